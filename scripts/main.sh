@@ -9,4 +9,4 @@ bash scripts/setup.sh
 python -m kdnb.zoo build
 mkdir -p outputs/teacher_rerank
 papermill --log-output nbs/experiments/teacher_rerank.ipynb outputs/teacher_rerank/teacher_rerank.ipynb -p out_dir outputs/teacher_rerank
-python -c "import json; m=json.load(open('outputs/teacher_rerank/metrics.json')); print(json.dumps(m['systems'], indent=1))"
+cat outputs/teacher_rerank/results.md
