@@ -1,0 +1,100 @@
+"""Training benchmark: kdnb's `train` against sentence-transformers' SentenceTransformerTrainer with MarginMSELoss.
+
+Same training groups (stratified, from the DL21/DL22 answer keys), same model (all-MiniLM-L6-v2, cosine), same
+batch size, max length, learning rate, warm-up and number of steps, fp32 on the CPU, in one run. Prints
+training examples (groups) per second for both and their ratio; writes outputs/bench/train.json.
+With --quality, also evaluates both trained students on DL19 (BM25 top-100 re-ranking) for each seed, with a
+paired t-test (slow on a CPU).
+
+usage: KDNB_DATA=../shared/data python tests/bench/bench_train.py [--steps 20] [--batch-size 16] [--quality --seeds 42,43,44]
+"""
+import argparse, json, os, tempfile, time, warnings
+from pathlib import Path
+import numpy as np, torch, datasets
+from kdnb.core import project_path, seed_everything
+from kdnb.answer_key import load_key, key_pool
+from kdnb.sampling import make_groups
+from kdnb.students import BiEncoder
+from kdnb.training import GroupData, TrainConfig, train
+from kdnb.data import load_pool, dl_qrels
+from kdnb.retrieval import rerank_dense
+from kdnb.evaluation import evaluate, per_query, paired_ttest
+from kdnb.zoo import resolve_model
+
+ap = argparse.ArgumentParser()
+ap.add_argument('--model', default='all-MiniLM-L6-v2'); ap.add_argument('--steps', type=int, default=20)
+ap.add_argument('--batch-size', type=int, default=16); ap.add_argument('--k', type=int, default=4)
+ap.add_argument('--max-len', type=int, default=256); ap.add_argument('--lr', type=float, default=2e-5)
+ap.add_argument('--quality', action='store_true'); ap.add_argument('--seeds', default='42')
+ap.add_argument('--out', default='outputs/bench')
+a = ap.parse_args()
+
+# --- the same groups for both ---
+parts, texts = [], {}
+for name, qrels, mg in (('dl21-bm25', dl_qrels('dl21'), 2), ('dl22-bm25', None, 1)):
+    key = load_key(name, quiet=True); pool = key_pool(name); texts.update(pool.passages)
+    parts.append(make_groups(key, pool.queries, qrels, sampler='stratified', k=a.k, seed=0, min_grade=mg))
+groups = datasets.concatenate_datasets(parts)
+n = a.steps * a.batch_size
+groups = groups.select([i % len(groups) for i in range(n)])   # exactly `steps` batches for both sides
+data = GroupData(groups, texts)
+print(f"{len(data)} groups of 1+{a.k}; {a.steps} steps of {a.batch_size}; {a.model}; max length {a.max_len}; torch {torch.get_num_threads()} threads")
+
+def kdnb_run(seed, out):
+    seed_everything(seed)
+    st = BiEncoder(a.model, device='cpu', scale=1.0, query_max_len=a.max_len, passage_max_len=a.max_len)
+    cfg = TrainConfig(loss='margin_mse', lr=a.lr, batch_size=a.batch_size, max_steps=a.steps, warmup_ratio=0.1, seed=seed,
+                      save_every=10**9, log_every=10**9, max_grad_norm=1.0, weight_decay=0.01)
+    t = time.perf_counter(); train(st, data, out, cfg, resume=False, progress=False); return st, time.perf_counter() - t
+
+def st_run(seed, out):
+    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments, losses
+    seed_everything(seed)
+    m = SentenceTransformer(resolve_model(a.model), device='cpu'); m.max_seq_length = a.max_len
+    cols = {'query': data.queries, 'positive': [p[0] for p in data.passages]}
+    for i in range(1, a.k + 1): cols[f"negative_{i}"] = [p[i] for p in data.passages]
+    cols['label'] = [[float(s[0] - s[i]) for i in range(1, a.k + 1)] for s in data.scores]
+    ds = datasets.Dataset.from_dict(cols)
+    args = SentenceTransformerTrainingArguments(output_dir=str(out), per_device_train_batch_size=a.batch_size, max_steps=a.steps,
+                                                learning_rate=a.lr, warmup_ratio=0.1, weight_decay=0.01, max_grad_norm=1.0, seed=seed,
+                                                save_strategy='no', report_to='none', logging_steps=10**9, use_cpu=True,
+                                                dataloader_drop_last=False, disable_tqdm=True)
+    tr = SentenceTransformerTrainer(model=m, args=args, train_dataset=ds, loss=losses.MarginMSELoss(m))
+    t = time.perf_counter(); tr.train(); return m, time.perf_counter() - t
+
+class STEncoder:
+    "Adapter: a SentenceTransformer as a kdnb encoder (cosine)."
+    similarity = 'cos'
+    def __init__(self, m): self.m = m
+    def encode_queries(self, texts, **kw): return self.m.encode(list(texts), batch_size=64, convert_to_numpy=True)
+    def encode_passages(self, texts, **kw): return self.m.encode(list(texts), batch_size=64, convert_to_numpy=True)
+
+res = dict(device=f"cpu, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)", model=a.model,
+           steps=a.steps, batch_size=a.batch_size, k=a.k, max_length=a.max_len, lr=a.lr, loss='MarginMSE', runs=[])
+quality = {'kdnb': [], 'sentence-transformers': []}
+pool, qrels = load_pool('BM25', 'dl19'), dl_qrels('dl19')
+for seed in map(int, a.seeds.split(',')):
+    with tempfile.TemporaryDirectory() as d:
+        st_m, st_s = st_run(seed, Path(d)/'st')
+        kd_m, kd_s = kdnb_run(seed, Path(d)/'kd')
+    r = dict(seed=seed, kdnb_s=round(kd_s, 1), st_s=round(st_s, 1), examples_per_s={'kdnb': round(n/kd_s, 2), 'sentence-transformers': round(n/st_s, 2)},
+             ratio=round(st_s/kd_s, 3))
+    print(f"seed {seed}: kdnb {n/kd_s:.2f} groups/s ({kd_s:.0f}s), sentence-transformers {n/st_s:.2f} groups/s ({st_s:.0f}s): ratio {st_s/kd_s:.2f}x")
+    if a.quality:
+        kd_m.eval()
+        for name, enc in (('kdnb', kd_m), ('sentence-transformers', STEncoder(st_m))):
+            quality[name].append(per_query(rerank_dense(enc, pool, progress=False), qrels, ['nDCG@10']))
+        r['dl19_ndcg10'] = {k: round(float(v[-1]['nDCG@10'].mean()), 4) for k, v in quality.items()}
+        print(f"  DL19 re-rank nDCG@10: {r['dl19_ndcg10']}")
+    res['runs'].append(r)
+res['examples_per_s'] = {s: round(float(np.mean([r['examples_per_s'][s] for r in res['runs']])), 2) for s in ('kdnb', 'sentence-transformers')}
+res['ratio'] = round(float(np.mean([r['ratio'] for r in res['runs']])), 3)
+if a.quality:
+    import pandas as pd
+    kq = pd.concat(quality['kdnb']).groupby(level=0).mean(); sq = pd.concat(quality['sentence-transformers']).groupby(level=0).mean()
+    t = paired_ttest(kq['nDCG@10'], sq['nDCG@10'])
+    res['quality'] = dict(dl19_ndcg10_mean={'kdnb': round(float(kq['nDCG@10'].mean()), 4), 'sentence-transformers': round(float(sq['nDCG@10'].mean()), 4)},
+                          paired_ttest_p=float(t.pvalue), seeds=a.seeds)
+out = project_path(a.out); out.mkdir(parents=True, exist_ok=True)
+(out/'train.json').write_text(json.dumps(res, indent=2) + '\n')
+print(json.dumps({k: res[k] for k in ('examples_per_s', 'ratio')}), f"-> {out/'train.json'}")

@@ -1,0 +1,64 @@
+"Training: exact resume, the distributed (gloo) path, and bad input."
+import json, os, subprocess, sys
+import pytest, torch
+from transformers import BertConfig, BertModel
+from kdnb.core import InputError
+from kdnb.zoo import load_tokenizer
+from kdnb.students import BiEncoder
+from kdnb.training import GroupData, TrainConfig, train, batch_plan
+
+ROWS = [dict(qid=f"q{i}", query=f"query {i}", docids=[f"p{i}", f"n{i}a", f"n{i}b"], scores=[3.0, 1.0 - i/10, -2.0]) for i in range(12)]
+TEXTS = {d: f"passage {d} " + 'word ' * (int(d[1:].rstrip('ab')) % 5) for r in ROWS for d in r['docids']}
+
+@pytest.fixture(scope='module')
+def tiny(tmp_path_factory):
+    "A 2-layer, 32-d randomly initialised BERT with the MiniLM tokenizer: a test double for the mechanics."
+    p = tmp_path_factory.mktemp('tiny')
+    torch.manual_seed(0)
+    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
+    BertModel(cfg, add_pooling_layer=False).save_pretrained(p); load_tokenizer('all-MiniLM-L6-v2').save_pretrained(p)
+    return p
+
+def student(tiny): return BiEncoder(str(tiny), pooling='mean', similarity='dot', device='cpu')
+
+def test_exact_resume(tiny, tmp_path):
+    cfg = TrainConfig(lr=1e-3, batch_size=4, grad_accum=2, max_steps=5, save_every=2, log_every=1, epochs=1)
+    data = GroupData(ROWS, TEXTS)
+    a = student(tiny); train(a, data, tmp_path/'a', cfg, progress=False)
+    b = student(tiny); r = train(b, data, tmp_path/'b', cfg, stop_after=3, progress=False)
+    assert r['stopped'] and r['step'] == 3
+    c = student(tiny); r = train(c, data, tmp_path/'b', cfg, progress=False)
+    assert r['step'] == 5
+    for (n, x), y in zip(a.state_dict().items(), c.state_dict().values()): assert torch.equal(x, y), n
+    steps = [json.loads(l)['step'] for l in (tmp_path/'b'/'log.jsonl').read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5]
+
+def test_batches_cover_everything_once():
+    plan = batch_plan(list(range(100)), 7, seed=3, epoch=2, bucket=4)
+    assert sorted(i for b in plan for i in b) == list(range(100)) and plan == batch_plan(list(range(100)), 7, seed=3, epoch=2, bucket=4)
+
+def test_distributed_gloo(tiny, tmp_path):
+    "2 CPU processes x batch 4 take the same steps as 1 process x batch 8."
+    script = tmp_path/'ddp.py'; script.write_text("import sys\nfrom kdnb.training import _ddp_demo\n_ddp_demo(*sys.argv[1:])\n")
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    def run(*a):
+        r = subprocess.run([sys.executable, *map(str, a)], capture_output=True, text=True, env=env, timeout=600)
+        assert r.returncode == 0, r.stderr[-3000:]
+    run('-m', 'torch.distributed.run', '--nproc_per_node', 2, '--master_port', 29544, script, tiny, tmp_path/'ddp', 4, 3)
+    run(script, tiny, tmp_path/'one', 8, 3)
+    wd, ws = torch.load(tmp_path/'ddp'/'last'/'weights.pt'), torch.load(tmp_path/'one'/'last'/'weights.pt')
+    assert max((wd[k] - ws[k]).abs().max().item() for k in wd) < 1e-5
+
+def test_bad_input(tiny, tmp_path, monkeypatch):
+    with pytest.raises(InputError, match='training set is empty'): GroupData([], TEXTS)
+    with pytest.raises(InputError, match=r"group 1: 2 passages, but group 0 has 3"):
+        GroupData([ROWS[0], dict(ROWS[1], docids=['p1', 'n1a'], scores=[1., 0.])], TEXTS)
+    with pytest.raises(InputError, match="group 0: 3 passages but 2 teacher scores"): GroupData([dict(ROWS[0], scores=[1., 0.])], TEXTS)
+    with pytest.raises(InputError, match="unknown passage id"): GroupData([dict(ROWS[0], docids=['p0', 'zz', 'n0b'])], TEXTS)
+    with pytest.raises(InputError, match="carry no passage texts"): GroupData(ROWS)
+    monkeypatch.setenv('HF_HUB_OFFLINE', '1')
+    with pytest.raises(InputError, match='no-such-model'): BiEncoder('no-such-model', device='cpu')
+    with pytest.raises(InputError, match='used other settings'):
+        data = GroupData(ROWS, TEXTS)
+        train(student(tiny), data, tmp_path/'x', TrainConfig(lr=1e-3, batch_size=4, max_steps=2, save_every=1), progress=False)
+        train(student(tiny), data, tmp_path/'x', TrainConfig(lr=5e-4, batch_size=4, max_steps=2, save_every=1), progress=False)
