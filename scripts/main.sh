@@ -7,6 +7,8 @@ export KDNB_DATA=${KDNB_DATA:-$(cd .. && pwd)/shared/data}
 bash scripts/setup.sh
 . .venv/bin/activate
 python -m kdnb.zoo build
-mkdir -p outputs/teacher_rerank
-papermill --log-output nbs/experiments/teacher_rerank.ipynb outputs/teacher_rerank/teacher_rerank.ipynb -p out_dir outputs/teacher_rerank
-cat outputs/teacher_rerank/results.md
+# answer keys: built once (about 20 minutes on 2 CPU cores), then reused
+python -m kdnb.answer_key build dl21-bm25 dl22-bm25 dl19-bm25
+mkdir -p outputs/main
+papermill --log-output nbs/experiments/distill.ipynb outputs/main/distill.ipynb -p out_dir outputs/main
+cat outputs/main/report.md
