@@ -1,6 +1,7 @@
 "BM25 candidates: the right passage ranks first, indexes round-trip and cache, bad input is refused, SciFact matches."
 import json, os, warnings, pytest
 from kdnb.core import InputError
+from conftest import write_beir
 from kdnb.data import load_beir, ranked
 from kdnb.evaluation import evaluate
 from kdnb.candidates import BM25Index, bm25_index, bm25_pool, bm25_settings, bm25_cache_path
@@ -17,15 +18,8 @@ RIGHT = {'q1': 'flea', 'q2': 'paris', 'q3': 'tax', 'q4': 'kidney', 'q5': 'dog'}
 @pytest.fixture
 def coll(tmp_path):
     "A tiny BEIR-layout collection on disk."
-    d = tmp_path/'tiny'; (d/'qrels').mkdir(parents=True)
-    (d/'corpus.jsonl').write_text(''.join(json.dumps(r) + '\n' for r in RECS))
-    (d/'queries.jsonl').write_text(''.join(json.dumps({'_id': q, 'text': t}) + '\n' for q, t in QS.items()))
-    (d/'qrels'/'test.tsv').write_text('query-id\tcorpus-id\tscore\n' + ''.join(f"{q}\t{p}\t1\n" for q, p in RIGHT.items()))
-    return d
+    return write_beir(tmp_path/'tiny', {r['_id']: r for r in RECS}, QS, RIGHT)
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv('KDNB_CACHE', str(tmp_path/'cache')); return tmp_path/'cache'
 
 def test_right_passage_first(coll):
     idx = BM25Index.build(load_beir(str(coll)).corpus, show_progress=False)

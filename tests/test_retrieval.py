@@ -2,6 +2,7 @@
 import hashlib, json, re, warnings
 import numpy as np
 import pytest
+from conftest import write_beir
 from kdnb.core import InputError
 from kdnb.data import Pool, load_beir, ranked, read_trec_run, write_trec_run
 from kdnb.evaluation import evaluate
@@ -63,15 +64,8 @@ def recall(a, b, k):
 
 @pytest.fixture
 def coll(tmp_path):
-    d = tmp_path/'tiny'; (d/'qrels').mkdir(parents=True)
-    (d/'corpus.jsonl').write_text(''.join(json.dumps({'_id': k, 'text': t}) + '\n' for k, t in DOCS.items()))
-    (d/'queries.jsonl').write_text(''.join(json.dumps({'_id': q, 'text': t}) + '\n' for q, t in QS.items()))
-    (d/'qrels'/'test.tsv').write_text('query-id\tcorpus-id\tscore\n' + ''.join(f"{q}\t{p}\t1\n" for q, p in RIGHT.items()))
-    return d
+    return write_beir(tmp_path/'tiny', DOCS, QS, RIGHT)
 
-@pytest.fixture
-def cache(tmp_path, monkeypatch):
-    monkeypatch.setenv('KDNB_CACHE', str(tmp_path/'cache')); return tmp_path/'cache'
 
 
 def test_flat_is_exact(vecs):
