@@ -3,8 +3,9 @@
 Same training groups (stratified, from the DL21/DL22 answer keys), same model (all-MiniLM-L6-v2, cosine), same
 batch size, max length, learning rate, warm-up and number of steps, fp32 on the CPU, in one run. Prints
 training examples (groups) per second for both and their ratio; writes outputs/bench/train.json.
-With --quality, also evaluates both trained students on DL19 (BM25 top-100 re-ranking) for each seed, with a
-paired t-test (slow on a CPU).
+With --quality, also evaluates both trained students for each seed on DL19 (re-ranking the BM25 top-100) and on
+SciFact test (full retrieval over its corpus), then compares them with a paired t-test over queries (each query's
+nDCG@10 averaged over the seeds). Slow on a CPU: most of the time is encoding SciFact's corpus, twice per seed.
 
 usage: KDNB_DATA=../shared/data python tests/bench/bench_train.py [--steps 20] [--batch-size 16] [--quality --seeds 42,43,44]
 """
@@ -16,8 +17,8 @@ from kdnb.answer_key import load_key, key_pool
 from kdnb.sampling import make_groups
 from kdnb.students import BiEncoder
 from kdnb.training import GroupData, TrainConfig, train
-from kdnb.data import load_pool, dl_qrels
-from kdnb.retrieval import rerank_dense
+from kdnb.data import load_pool, dl_qrels, load_beir
+from kdnb.retrieval import rerank_dense, retrieve
 from kdnb.evaluation import evaluate, per_query, paired_ttest
 from kdnb.zoo import resolve_model
 
@@ -71,8 +72,10 @@ class STEncoder:
 
 res = dict(device=f"cpu, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)", model=a.model,
            steps=a.steps, batch_size=a.batch_size, k=a.k, max_length=a.max_len, lr=a.lr, loss='MarginMSE', runs=[])
-quality = {'kdnb': [], 'sentence-transformers': []}
+SYSTEMS, SETS = ('kdnb', 'sentence-transformers'), ('dl19-rerank', 'scifact-full')
+quality = {(s, e): [] for s in SYSTEMS for e in SETS}
 pool, qrels = load_pool('BM25', 'dl19'), dl_qrels('dl19')
+sf = load_beir('scifact', 'test') if a.quality else None
 for seed in map(int, a.seeds.split(',')):
     with tempfile.TemporaryDirectory() as d:
         st_m, st_s = st_run(seed, Path(d)/'st')
@@ -83,18 +86,23 @@ for seed in map(int, a.seeds.split(',')):
     if a.quality:
         kd_m.eval()
         for name, enc in (('kdnb', kd_m), ('sentence-transformers', STEncoder(st_m))):
-            quality[name].append(per_query(rerank_dense(enc, pool, progress=False), qrels, ['nDCG@10']))
-        r['dl19_ndcg10'] = {k: round(float(v[-1]['nDCG@10'].mean()), 4) for k, v in quality.items()}
-        print(f"  DL19 re-rank nDCG@10: {r['dl19_ndcg10']}")
+            quality[name, 'dl19-rerank'].append(per_query(rerank_dense(enc, pool, progress=False), qrels, ['nDCG@10']))
+            quality[name, 'scifact-full'].append(per_query(retrieve(enc, sf, k=100, cache=False, progress=False), sf.qrels, ['nDCG@10']))
+        r['ndcg10'] = {e: {s: round(float(quality[s, e][-1]['nDCG@10'].mean()), 4) for s in SYSTEMS} for e in SETS}
+        print(f"  nDCG@10: {r['ndcg10']}")
     res['runs'].append(r)
 res['examples_per_s'] = {s: round(float(np.mean([r['examples_per_s'][s] for r in res['runs']])), 2) for s in ('kdnb', 'sentence-transformers')}
 res['ratio'] = round(float(np.mean([r['ratio'] for r in res['runs']])), 3)
 if a.quality:
     import pandas as pd
-    kq = pd.concat(quality['kdnb']).groupby(level=0).mean(); sq = pd.concat(quality['sentence-transformers']).groupby(level=0).mean()
-    t = paired_ttest(kq['nDCG@10'], sq['nDCG@10'])
-    res['quality'] = dict(dl19_ndcg10_mean={'kdnb': round(float(kq['nDCG@10'].mean()), 4), 'sentence-transformers': round(float(sq['nDCG@10'].mean()), 4)},
-                          paired_ttest_p=float(t.pvalue), seeds=a.seeds)
+    res['quality'] = dict(seeds=a.seeds, measure='nDCG@10')
+    for e in SETS:
+        kq, sq = (pd.concat(quality[s, e]).groupby(level=0).mean()['nDCG@10'] for s in SYSTEMS)
+        t = paired_ttest(kq, sq)
+        res['quality'][e] = dict(mean={'kdnb': round(float(kq.mean()), 4), 'sentence-transformers': round(float(sq.mean()), 4)},
+                                 per_seed={s: [round(float(x['nDCG@10'].mean()), 4) for x in quality[s, e]] for s in SYSTEMS},
+                                 queries=len(kq), paired_ttest_p=round(float(t.pvalue), 4))
+        print(f"{e}: kdnb {kq.mean():.4f}, sentence-transformers {sq.mean():.4f}, paired t-test p = {t.pvalue:.3f} ({len(kq)} queries)")
 out = project_path(a.out); out.mkdir(parents=True, exist_ok=True)
 (out/'train.json').write_text(json.dumps(res, indent=2) + '\n')
 print(json.dumps({k: res[k] for k in ('examples_per_s', 'ratio')}), f"-> {out/'train.json'}")
