@@ -62,3 +62,22 @@ def test_bad_input(tiny, tmp_path, monkeypatch):
         data = GroupData(ROWS, TEXTS)
         train(student(tiny), data, tmp_path/'x', TrainConfig(lr=1e-3, batch_size=4, max_steps=2, save_every=1), progress=False)
         train(student(tiny), data, tmp_path/'x', TrainConfig(lr=5e-4, batch_size=4, max_steps=2, save_every=1), progress=False)
+
+def test_best_checkpoint_can_be_the_untrained_student(tiny, tmp_path):
+    "The dev evaluation runs before the first step too; when training only lowers the metric, `best` is the student as it was."
+    data = GroupData(ROWS, TEXTS)
+    def margin(st):
+        s = st.score_groups(data.queries, data.passages)
+        return (s[:, :1] - s[:, 1:]).mean().item()
+    s = student(tiny); w0 = {k: v.clone() for k, v in s.state_dict().items()}
+    cfg = TrainConfig(lr=1e-3, batch_size=4, max_steps=3, eval_every=1, log_every=1)
+    r = train(s, data, tmp_path/'r', cfg, eval_fn=lambda st: {'neg_margin': -margin(st)}, progress=False)
+    best = json.loads((tmp_path/'r'/'best.json').read_text())
+    assert best['step'] == 0 and r['best'] == best['value']
+    evals = [json.loads(l) for l in (tmp_path/'r'/'log.jsonl').read_text().splitlines() if 'eval' in l]
+    assert [e['step'] for e in evals] == [0, 1, 2, 3] and evals[-1]['eval']['neg_margin'] < evals[0]['eval']['neg_margin']
+    b = BiEncoder.load(tmp_path/'r'/'best', device='cpu').state_dict()
+    assert all(torch.equal(b[k], w0[k]) for k in w0)
+    r = train(student(tiny), data, tmp_path/'no0', TrainConfig(lr=1e-3, batch_size=4, max_steps=2, eval_every=1, eval_first=False),
+              eval_fn=lambda st: {'neg_margin': -margin(st)}, progress=False)
+    assert json.loads((tmp_path/'no0'/'best.json').read_text())['step'] == 1
