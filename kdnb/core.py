@@ -12,7 +12,8 @@ import torch
 
 # %% auto #0
 __all__ = ['InputError', 'cache_dir', 'data_dir', 'models_dir', 'hub_offline', 'project_root', 'project_path', 'publish_dir',
-           'file_fingerprint', 'get_device', 'get_dtype', 'seed_everything', 'Settings', 'settings']
+           'file_fingerprint', 'cpu_bf16_native', 'get_device', 'get_dtype', 'precision_name', 'seed_everything',
+           'Settings', 'settings']
 
 # %% ../nbs/00_core.ipynb #b136fdf4
 class InputError(ValueError):
@@ -27,7 +28,13 @@ class InputError(ValueError):
         super().__init__(where + msg + ('' if id is None else f" (id {id!r})"))
 
 # %% ../nbs/00_core.ipynb #2034368b
-def _env_path(var, default): return Path(os.environ[var]).expanduser() if os.environ.get(var) else Path(default).expanduser()
+def _env_path(var, default):
+    "The folder named by `var`, else `default`; a relative name is read from the working directory, else the project root."
+    v = os.environ.get(var)
+    if not v: return Path(default).expanduser()
+    p = Path(v).expanduser()
+    if p.is_absolute(): return p
+    return p.resolve() if p.exists() else project_root()/p  # notebooks run from nbs/, a command is typed at the root
 
 def cache_dir() -> Path:
     "The kdnb cache folder: `KDNB_CACHE`, else `~/.cache/kdnb`."
@@ -81,6 +88,12 @@ def file_fingerprint(path:str|Path) -> dict:
 _DTYPES = {'fp32':torch.float32, 'float32':torch.float32, 'bf16':torch.bfloat16, 'bfloat16':torch.bfloat16,
            'fp16':torch.float16, 'float16':torch.float16}
 
+def cpu_bf16_native() -> bool:
+    "True when torch reports native bf16 matrix units on this CPU (AVX512-BF16 or AMX) and oneDNN to use them."
+    cpu = torch.cpu
+    try: return bool(torch.backends.mkldnn.is_available() and (cpu._is_amx_tile_supported() or cpu._is_avx512_bf16_supported()))
+    except AttributeError: return False  # a torch without these probes (or not x86): assume none
+
 def get_device(device:str|torch.device|None=None # 'cuda', 'cuda:1', 'mps', 'cpu'; None reads `KDNB_DEVICE`, then picks
               ) -> torch.device:
     "The device to run on: the argument, else `KDNB_DEVICE`, else cuda, then mps, then cpu."
@@ -93,13 +106,18 @@ def get_device(device:str|torch.device|None=None # 'cuda', 'cuda:1', 'mps', 'cpu
 def get_dtype(precision:str|None=None, # 'auto', 'fp32', 'bf16' or 'fp16'; None reads `KDNB_PRECISION`
               device:str|torch.device|None=None # The device the precision is for
              ) -> torch.dtype:
-    "The compute dtype: bf16 on a CUDA card that supports it when 'auto', else fp32."
+    "The compute dtype. 'auto': bf16 on a bf16-capable CUDA card or a CPU with native bf16 units, else fp32."
     p = (precision or os.environ.get('KDNB_PRECISION') or 'auto').lower()
     if p == 'auto':
         dev = get_device(device)
-        return torch.bfloat16 if dev.type=='cuda' and torch.cuda.is_bf16_supported() else torch.float32
+        if dev.type == 'cuda': return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+        return torch.bfloat16 if dev.type == 'cpu' and cpu_bf16_native() else torch.float32
     if p not in _DTYPES: raise InputError(f"unknown precision {p!r}; use one of auto, {', '.join(_DTYPES)}")
     return _DTYPES[p]
+
+def precision_name(dtype:torch.dtype) -> str:
+    "The short name kdnb records for a dtype: 'fp32', 'bf16' or 'fp16'."
+    return {torch.float32:'fp32', torch.bfloat16:'bf16', torch.float16:'fp16'}[dtype]
 
 def seed_everything(seed:int|None=None # None reads `KDNB_SEED` (default 42)
                    ) -> int:
@@ -119,5 +137,5 @@ def settings() -> Settings:
     "The current settings, read from the environment."
     dev = get_device()
     return Settings(data=str(data_dir()), models=str(models_dir()), cache=str(cache_dir()), device=str(dev),
-                    precision=str(get_dtype(device=dev)).replace('torch.',''),
+                    precision=precision_name(get_dtype(device=dev)),
                     seed=int(os.environ.get('KDNB_SEED', 42)), hub_offline=hub_offline())

@@ -2,8 +2,8 @@
 # The main job: set up, build the offline model zoo, and run the experiment on the default data.
 # usage: KDNB_DATA=../shared/data bash scripts/main.sh
 set -euo pipefail
+. "$(dirname "$0")/env.sh"   # KDNB_DATA made absolute before the cd (it may be relative to the caller)
 cd "$(dirname "$0")/.."
-export KDNB_DATA=${KDNB_DATA:-$(cd .. && pwd)/shared/data}
 bash scripts/setup.sh
 . .venv/bin/activate
 python -m kdnb.zoo build
