@@ -19,8 +19,8 @@ from .data import Corpus, Pool
 
 # %% auto #0
 __all__ = ['DEFAULT_TEACHER', 'KEYS', 'TeacherSpec', 'as_specs', 'stable_hash', 'shard_of', 'sha256_lines', 'weights_sha256',
-           'build_key', 'AnswerKey', 'load_key', 'ensemble', 'relevance_split', 'plot_score_distributions',
-           'rank_curve', 'plot_rank_curves', 'key_pool', 'build_named_key', 'main']
+           'key_dir', 'key_manifest', 'build_key', 'AnswerKey', 'load_key', 'ensemble', 'relevance_split',
+           'plot_score_distributions', 'rank_curve', 'plot_rank_curves', 'key_pool', 'build_named_key', 'main']
 
 # %% ../nbs/06_answer_key.ipynb #f15b4099
 @dataclass
@@ -28,12 +28,10 @@ class TeacherSpec:
     "A cross-encoder teacher and the settings it scores with."
     model:str # Zoo name, folder or hub id
     max_length:int=256 # Tokens per pair
-    precision:str='fp32' # 'fp32', 'bf16', 'fp16' (CUDA autocast) or 'int8' (CPU)
-    name:str|None=None # Column name; default `<model>@<max_length>[/<precision>]`
+    precision:str='auto' # 'auto' (bf16 where native, else fp32), 'fp32', 'bf16', 'fp16' or 'int8' (CPU)
+    name:str|None=None # Column name; default `<model>@<max_length>`
     @property
-    def column(self) -> str:
-        if self.name: return self.name
-        return f"{Path(self.model).name}@{self.max_length}" + ('' if self.precision == 'fp32' else f"/{self.precision}")
+    def column(self) -> str: return self.name or f"{Path(self.model).name}@{self.max_length}"
 
 def as_specs(teachers) -> list[TeacherSpec]:
     "Normalise a model name, a spec, or a list of either, into a list of specs with distinct columns."
@@ -93,6 +91,10 @@ def _check_inputs(pairs, queries, text):
         h.update(d.encode()); h.update(b'\t'); h.update(t.encode()); h.update(b'\n')
     return h.hexdigest()
 
+def key_dir(dest:str|Path) -> Path:
+    "A key's folder: `dest` itself when it is a path, else `<cache>/keys/<dest>`."
+    return Path(dest) if ('/' in str(dest) or Path(dest).is_absolute()) else cache_dir()/'keys'/str(dest)
+
 def _shard_path(dest, i): return Path(dest)/'shards'/f"part-{i:05d}.parquet"
 
 def _done_shards(dest, n_shards):
@@ -111,6 +113,46 @@ def _write_manifest(dest, man):
 # %% ../nbs/06_answer_key.ipynb #3558df97
 _SAME = ('pairs_sha256', 'queries_sha256', 'passages_sha256', 'n_pairs', 'n_shards', 'columns')
 
+def _device_name(device) -> str:
+    "The device as recorded in a manifest: 'cpu', or the GPU's name."
+    import torch
+    d = torch.device(device)
+    return torch.cuda.get_device_name(d) if d.type == 'cuda' else d.type
+
+def key_manifest(pairs:Sequence[tuple[str,str]], # (qid, docid) pairs to score
+                 queries:Mapping[str,str], # Query texts by qid
+                 passages, # Passage texts: a dict, a `Corpus`, a `Pool`, or a function docid -> text
+                 teachers='ms-marco-MiniLM-L-12-v2', # A model name, a `TeacherSpec`, or a list of them (an ensemble)
+                 shard_size:int=2048, # Pairs per shard (about; shards are hash buckets)
+                 device:str|None=None, # Where the teachers would run (it sets 'auto' precision)
+                 description:str='' # A note kept in the manifest
+                ) -> dict:
+    "The manifest of a key of these pairs and teachers: the inputs checked and hashed, the teachers' weights hashed; no scoring."
+    from kdnb.zoo import resolve_model
+    from kdnb.core import get_device
+    from kdnb.teacher import resolve_precision
+    if shard_size < 1: raise InputError("shard_size must be positive")
+    pairs = [(str(q), str(d)) for q, d in pairs]
+    if not pairs: raise InputError("no pairs to score")
+    specs, text = as_specs(teachers), _text_fn(passages)
+    passages_sha, dev = _check_inputs(pairs, queries, text), get_device(device)
+    teach = [dict(model=t.model, max_length=t.max_length, precision=resolve_precision(t.precision, dev), name=t.name, column=t.column,
+                  path=resolve_model(t.model), weights_sha256=weights_sha256(resolve_model(t.model)), device=_device_name(dev)) for t in specs]
+    return dict(format='kdnb-answer-key/1', description=description, n_pairs=len(pairs), n_shards=max(1, math.ceil(len(pairs) / shard_size)),
+                columns=[t.column for t in specs], teachers=teach,
+                pairs_sha256=sha256_lines(f"{q}\t{d}" for q, d in pairs),
+                queries_sha256=sha256_lines(f"{q}\t{queries[q]}" for q in dict.fromkeys(q for q, _ in pairs)),
+                passages_sha256=passages_sha, kdnb_version=kdnb.__version__,
+                created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
+
+def _manifest_diff(have:dict, man:dict) -> list[str]:
+    "How an existing key's manifest differs from the one asked for: each field with both values."
+    out = [f"{k}: existing {have.get(k)!r}, asked {man[k]!r}" for k in _SAME if have.get(k) != man[k]]
+    for a, b in zip(have['teachers'], man['teachers']):
+        out += [f"teacher {a['column']} {k}: existing {a.get(k)!r}, asked {b[k]!r}" for k in ('weights_sha256', 'max_length', 'precision')
+                if a.get(k) != b[k]]
+    return out
+
 def build_key(dest:str|Path, # The key's folder (created); a name without '/' goes under `<cache>/keys/`
               pairs:Sequence[tuple[str,str]], # (qid, docid) pairs to score
               queries:Mapping[str,str], # Query texts by qid
@@ -124,30 +166,20 @@ def build_key(dest:str|Path, # The key's folder (created); a name without '/' go
               description:str='' # A note kept in the manifest
              ) -> Path:
     "Score `pairs` with `teachers` into a sharded, resumable answer key at `dest`; returns its folder."
-    dest = Path(dest) if ('/' in str(dest) or Path(dest).is_absolute()) else cache_dir()/'keys'/str(dest)
+    dest = key_dir(dest)
     worker = int(os.environ.get('RANK', 0)) if worker is None else worker
     n_workers = int(os.environ.get('WORLD_SIZE', 1)) if n_workers is None else n_workers
     if not 0 <= worker < n_workers: raise InputError(f"worker {worker} is not in 0..{n_workers-1}")
-    if shard_size < 1: raise InputError("shard_size must be positive")
+    if device is None and 'LOCAL_RANK' in os.environ:
+        import torch
+        if torch.cuda.is_available(): device = f"cuda:{os.environ['LOCAL_RANK']}"
     pairs = [(str(q), str(d)) for q, d in pairs]
-    if not pairs: raise InputError("no pairs to score")
-    specs, text = as_specs(teachers), _text_fn(passages)
-    from kdnb.zoo import resolve_model
-    passages_sha = _check_inputs(pairs, queries, text)
-    n_shards = max(1, math.ceil(len(pairs) / shard_size))
-    man = dict(format='kdnb-answer-key/1', description=description, n_pairs=len(pairs), n_shards=n_shards,
-               columns=[t.column for t in specs],
-               teachers=[dict(asdict(t), column=t.column, path=resolve_model(t.model), weights_sha256=weights_sha256(resolve_model(t.model)))
-                         for t in specs],
-               pairs_sha256=sha256_lines(f"{q}\t{d}" for q, d in pairs),
-               queries_sha256=sha256_lines(f"{q}\t{queries[q]}" for q in dict.fromkeys(q for q, _ in pairs)),
-               passages_sha256=passages_sha, kdnb_version=kdnb.__version__,
-               created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
+    man = key_manifest(pairs, queries, passages, teachers, shard_size, device, description)
+    specs, text, n_shards = as_specs(teachers), _text_fn(passages), man['n_shards']
     (dest/'shards').mkdir(parents=True, exist_ok=True)
     have = _write_manifest(dest, man)
-    diff = [k for k in _SAME if have.get(k) != man[k]] + [f"teacher {a['column']}" for a, b in zip(have['teachers'], man['teachers'])
-                                                          if a['weights_sha256'] != b['weights_sha256']]
-    if diff: raise InputError(f"the existing key differs in {diff}; use a new folder, or delete this one to rebuild", path=dest/'manifest.json')
+    if diff := _manifest_diff(have, man):
+        raise InputError(f"the existing key differs: {'; '.join(diff)}. Use a new folder, or delete this one to rebuild", path=dest/'manifest.json')
     for t in (dest/'shards').glob('*.tmp'):
         if t.name.endswith(f".{os.getpid()}.tmp") or worker == 0: t.unlink(missing_ok=True)  # leftovers of a killed run
     mine = [i for i in range(n_shards) if i % n_workers == worker and not _shard_path(dest, i).is_file()]
@@ -156,9 +188,6 @@ def build_key(dest:str|Path, # The key's folder (created); a name without '/' go
     by_shard = {i: [] for i in mine}
     for j, s in enumerate(shard.tolist()):
         if s in by_shard: by_shard[s].append(j)
-    if device is None and 'LOCAL_RANK' in os.environ:
-        import torch
-        if torch.cuda.is_available(): device = f"cuda:{os.environ['LOCAL_RANK']}"
     from kdnb.teacher import CrossEncoder
     models = [CrossEncoder(t.model, max_length=t.max_length, precision=t.precision, device=device) for t in specs]
     todo = sum(len(v) for v in by_shard.values())

@@ -324,6 +324,7 @@ def dense_index(encoder, # An object with `encode_queries`, `encode_passages` an
     if key is None and getattr(encoder, 'name', None):   # the encoder's name, and its settings (max lengths, prefixes...) if it has them
         key = encoder.name   # kdnb students add their settings (lengths, prefixes...) and a hash of their weights
         ident = {m: getattr(encoder, m)() for m in ('settings', 'fingerprint') if callable(getattr(encoder, m, None))}
+        if getattr(encoder, 'dtype', None) is not None: ident['dtype'] = str(encoder.dtype)   # bf16 and fp32 vectors differ
         if ident: key += '-' + hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:8]
     dest = dense_cache_path(name, key, kind, metric, title, **params) if cache and key else None
     fp = file_fingerprint(corpus.path)

@@ -10,11 +10,12 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from .core import InputError, get_device, get_dtype
+from .core import InputError, get_device, get_dtype, precision_name
 from .data import Pool, Run
 
 # %% auto #0
-__all__ = ['token_budget_batches', 'default_token_budget', 'quantize_int8', 'CrossEncoder', 'rerank_pool']
+__all__ = ['PRECISION_TOL', 'token_budget_batches', 'default_token_budget', 'resolve_precision', 'score_tolerance',
+           'quantize_int8', 'CrossEncoder', 'encoder_flops', 'rerank_pool']
 
 # %% ../nbs/04_teacher.ipynb #278b2fce
 def token_budget_batches(lengths:Sequence[int], # Token length of each item
@@ -37,6 +38,24 @@ def default_token_budget(device:torch.device|str # Where the model runs
                         ) -> int:
     "Tokens per batch when none is given: 4,096 on a CPU (cache-friendly), 32,768 on a GPU."
     return 4096 if torch.device(device).type == 'cpu' else 32768
+
+# %% ../nbs/04_teacher.ipynb #681fab4c
+PRECISION_TOL = {'fp32': 0.01, 'bf16': 0.25, 'fp16': 0.1, 'int8': 3.0}
+
+def resolve_precision(precision:str|None, # 'auto', 'fp32', 'bf16', 'fp16' or 'int8'; None reads `KDNB_PRECISION`
+                      device:torch.device|str # Where the teacher runs
+                     ) -> str:
+    "The short name of the precision a teacher scores in on `device`: 'auto' becomes 'bf16' or 'fp32'."
+    if (precision or '').lower() == 'int8':
+        if torch.device(device).type != 'cpu': raise InputError("int8 mode is for CPU; use bf16 or fp16 on a GPU")
+        return 'int8'
+    return precision_name(get_dtype(precision, device))
+
+def score_tolerance(*precisions:str) -> float:
+    "How far two scorings of one pair may differ (in logits) when made in these precisions: the coarsest's tolerance."
+    miss = [p for p in precisions if p not in PRECISION_TOL]
+    if miss: raise InputError(f"unknown precision {miss[0]!r}; known: {sorted(PRECISION_TOL)}")
+    return max(PRECISION_TOL[p] for p in precisions)
 
 # %% ../nbs/04_teacher.ipynb #0085aca2
 def _pad(enc, idx, pad_id):
@@ -82,7 +101,7 @@ class CrossEncoder:
                  model:str, # Zoo name, local folder or hub id
                  max_length:int=256, # Truncate each pair to this many tokens
                  device:str|None=None, # Device; None picks cuda, mps, then cpu
-                 precision:str|None=None, # 'auto', 'fp32', 'bf16' or 'fp16' (autocast on CUDA), or 'int8' (CPU)
+                 precision:str|None=None, # 'auto' (bf16 where native, else fp32), 'fp32', 'bf16', 'fp16', or 'int8' (CPU)
                  tokens_per_batch:int|None=None, # Token budget per batch; None: 4096 on CPU (cache-friendly), 32768 on a GPU
                  max_batch:int=256): # Most pairs in one batch
         from transformers import AutoConfig, AutoTokenizer, AutoModelForSequenceClassification
@@ -96,13 +115,11 @@ class CrossEncoder:
         if getattr(cfg, 'num_labels', 1) != 1:
             raise InputError(f"{model!r} has {cfg.num_labels} outputs; a cross-encoder teacher needs one relevance logit", id=model)
         self.device = get_device(device)
-        self.int8 = (precision or '').lower() == 'int8'
-        if self.int8 and self.device.type != 'cpu': raise InputError("int8 mode is for CPU; use bf16 or fp16 on a GPU")
-        self.dtype = torch.float32 if self.int8 else get_dtype(precision, self.device)
-        self.precision = 'int8' if self.int8 else str(self.dtype).replace('torch.', '')
+        self.precision = resolve_precision(precision, self.device)
         self.tokenizer = AutoTokenizer.from_pretrained(self.path)
-        self.model = AutoModelForSequenceClassification.from_pretrained(self.path).to(self.device).eval()
-        if self.int8: self.model = quantize_int8(self.model)
+        self.model = AutoModelForSequenceClassification.from_pretrained(self.path).eval()
+        if self.precision == 'int8': self.model = quantize_int8(self.model)
+        else: self.model.to(device=self.device, dtype=get_dtype(self.precision))  # scoring only: cast once, faster than autocast
         self.tokens_per_batch = tokens_per_batch or default_token_budget(self.device)
         self.max_length, self.max_batch = max_length, max_batch
 
@@ -129,14 +146,20 @@ class CrossEncoder:
         for i, p in enumerate(passages):
             if not isinstance(p, str) or not p.strip(): raise InputError(f"pair {i}: empty passage text")
         out = np.empty(len(queries), dtype=np.float32)
-        use_amp = self.device.type == 'cuda' and self.dtype != torch.float32
         with tqdm(total=len(queries), desc=f"scoring {self.name}", unit='pair', disable=not progress) as bar:
             for idx, feats in _Prefetch(self._batches(queries, passages, chunk)):
                 feats = {k: v.to(self.device, non_blocking=True) for k, v in feats.items()}
-                with torch.autocast(self.device.type, dtype=self.dtype, enabled=use_amp):
-                    logits = self.model(**feats).logits
+                logits = self.model(**feats).logits
                 out[idx] = logits[:, 0].float().cpu().numpy(); bar.update(len(idx))
         return out
+
+# %% ../nbs/04_teacher.ipynb #43939b7c
+def encoder_flops(config, # A BERT-like config: `num_hidden_layers`, `hidden_size`, `intermediate_size`
+                  lengths:Sequence[int] # Token length of each sequence (pair)
+                 ) -> float:
+    "Forward FLOPs of a transformer encoder over sequences of these lengths: dense layers plus attention."
+    L = np.asarray(lengths, dtype=np.float64); h, f = config.hidden_size, config.intermediate_size
+    return float(config.num_hidden_layers * (2 * (4*h*h + 2*h*f) * L.sum() + 4 * h * (L**2).sum()))
 
 # %% ../nbs/04_teacher.ipynb #34eaf667
 def rerank_pool(ce:CrossEncoder, # The scorer
