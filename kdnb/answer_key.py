@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_answer_key.ipynb #6fe71be4
 from __future__ import annotations
-import hashlib, json, os, sys, datetime, time, math, glob, warnings
+import hashlib, json, os, shutil, sys, datetime, time, math, glob, warnings
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence, Iterable
@@ -14,13 +14,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 import kdnb
-from .core import InputError, cache_dir
+from .core import InputError, cache_dir, project_root, publish_dir
 from .data import Corpus, Pool
 
 # %% auto #0
-__all__ = ['DEFAULT_TEACHER', 'KEYS', 'TeacherSpec', 'as_specs', 'stable_hash', 'shard_of', 'sha256_lines', 'weights_sha256',
-           'key_dir', 'key_manifest', 'build_key', 'AnswerKey', 'load_key', 'ensemble', 'relevance_split',
-           'plot_score_distributions', 'rank_curve', 'plot_rank_curves', 'key_pool', 'build_named_key', 'main']
+__all__ = ['DEFAULT_TEACHER', 'KEYS', 'PUBLISHED_FORMAT', 'TeacherSpec', 'as_specs', 'stable_hash', 'shard_of', 'sha256_lines',
+           'weights_sha256', 'key_dir', 'key_manifest', 'build_key', 'AnswerKey', 'load_key', 'ensemble',
+           'relevance_split', 'plot_score_distributions', 'rank_curve', 'plot_rank_curves', 'key_pool', 'published_dir',
+           'export_key', 'read_published', 'import_key', 'build_named_key', 'export_flag_kd', 'export_trec_run',
+           'key_from_scores', 'import_flag_kd', 'import_trec_run', 'main']
 
 # %% ../nbs/06_answer_key.ipynb #f15b4099
 @dataclass
@@ -145,12 +147,11 @@ def key_manifest(pairs:Sequence[tuple[str,str]], # (qid, docid) pairs to score
                 passages_sha256=passages_sha, kdnb_version=kdnb.__version__,
                 created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
 
-def _manifest_diff(have:dict, man:dict) -> list[str]:
+def _manifest_diff(have:dict, man:dict, fields=('weights_sha256', 'max_length', 'precision')) -> list[str]:
     "How an existing key's manifest differs from the one asked for: each field with both values."
     out = [f"{k}: existing {have.get(k)!r}, asked {man[k]!r}" for k in _SAME if have.get(k) != man[k]]
     for a, b in zip(have['teachers'], man['teachers']):
-        out += [f"teacher {a['column']} {k}: existing {a.get(k)!r}, asked {b[k]!r}" for k in ('weights_sha256', 'max_length', 'precision')
-                if a.get(k) != b[k]]
+        out += [f"teacher {a['column']} {k}: existing {a.get(k)!r}, asked {b[k]!r}" for k in fields if a.get(k) != b[k]]
     return out
 
 def build_key(dest:str|Path, # The key's folder (created); a name without '/' goes under `<cache>/keys/`
@@ -178,12 +179,14 @@ def build_key(dest:str|Path, # The key's folder (created); a name without '/' go
     specs, text, n_shards = as_specs(teachers), _text_fn(passages), man['n_shards']
     (dest/'shards').mkdir(parents=True, exist_ok=True)
     have = _write_manifest(dest, man)
-    if diff := _manifest_diff(have, man):
+    if diff := _manifest_diff(have, man, ('weights_sha256', 'max_length')):
         raise InputError(f"the existing key differs: {'; '.join(diff)}. Use a new folder, or delete this one to rebuild", path=dest/'manifest.json')
     for t in (dest/'shards').glob('*.tmp'):
         if t.name.endswith(f".{os.getpid()}.tmp") or worker == 0: t.unlink(missing_ok=True)  # leftovers of a killed run
     mine = [i for i in range(n_shards) if i % n_workers == worker and not _shard_path(dest, i).is_file()]
-    if not mine: return dest  # finished: no model is loaded
+    if not mine: return dest  # finished: no model is loaded, whatever precision is asked
+    if diff := _manifest_diff(have, man, ('precision',)):   # a key is finished in the precision it was started in
+        raise InputError(f"the existing key differs: {'; '.join(diff)}. Finish it in its own precision, or use a new folder", path=dest/'manifest.json')
     shard = shard_of(pairs, n_shards)
     by_shard = {i: [] for i in mine}
     for j, s in enumerate(shard.tolist()):
@@ -216,10 +219,13 @@ class AnswerKey:
         "A readable account of where the scores came from."
         m = self.manifest
         lines = [f"answer key {self.path} ({len(self.table)}/{m['n_pairs']} pairs, {m['n_shards']} shards; kdnb {m['kdnb_version']}, {m['created']})"]
+        short = lambda h: f"{h[:16]}..." if h else 'unknown'
         for t in m['teachers']:
-            lines.append(f"  {t['column']}: {t['model']} at {t['path']}, max_length {t['max_length']}, {t['precision']}, weights sha256 {t['weights_sha256'][:16]}...")
-        lines.append(f"  inputs sha256: pairs {m['pairs_sha256'][:16]}..., queries {m['queries_sha256'][:16]}..., passages {m['passages_sha256'][:16]}...")
+            lines.append(f"  {t['column']}: {t['model']} at {t.get('path') or 'unknown'}, max_length {t.get('max_length')}, {t.get('precision') or 'unknown precision'}"
+                         f" on {t.get('device') or 'an unrecorded device'}, weights sha256 {short(t.get('weights_sha256'))}")
+        lines.append(f"  inputs sha256: pairs {short(m['pairs_sha256'])}, queries {short(m.get('queries_sha256'))}, passages {short(m.get('passages_sha256'))}")
         if m.get('description'): lines.append(f"  {m['description']}")
+        if m.get('imported'): lines.append(f"  imported from {m['imported']['source']} (sha256 {short(m['imported'].get('file_sha256'))})")
         return '\n'.join(lines)
     def __repr__(self): return self.provenance()
 
@@ -355,45 +361,296 @@ def key_pool(name:str # A key of `KEYS`
     from kdnb.data import load_pool
     return load_pool(spec['system'], spec['year'], k=spec['k'])
 
+
+# %% ../nbs/06_answer_key.ipynb #a2f9501f
+PUBLISHED_FORMAT = 'kdnb-published-key/1'
+
+def published_dir() -> Path:
+    "The folder of published keys: `outputs/answer_keys` of the checkout kdnb runs from, else of the working directory's project."
+    here = project_root(Path(kdnb.__file__).resolve().parent)/'outputs'/'answer_keys'
+    return here if here.is_dir() else project_root()/'outputs'/'answer_keys'
+
+def _now(): return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')
+
+def export_key(key:AnswerKey|str|Path, # A complete key, its folder, or its name under `<cache>/keys/`
+               name:str|None=None, # The published name; default the key folder's name
+               dest:str|Path|None=None, # The folder holding published keys; default `published_dir()`
+               level:int=19 # zstd compression level
+              ) -> Path:
+    "Publish a complete key as one compressed Parquet file and its provenance in `dest/name/`; returns that folder."
+    from kdnb.zoo import sha256_file
+    k = key if isinstance(key, AnswerKey) else load_key(key, quiet=True)
+    if not k.complete: raise InputError(f"only a complete key can be published: it has {len(k.table)}/{k.manifest['n_pairs']} pairs", path=k.path)
+    name, m = name or k.path.name, k.manifest
+    prov = dict(format=PUBLISHED_FORMAT, name=name, description=m.get('description', ''), n_pairs=m['n_pairs'], columns=m['columns'],
+                teachers=[{f: t.get(f) for f in ('model', 'column', 'max_length', 'precision', 'weights_sha256', 'device')} for t in m['teachers']],
+                candidates={f: m.get(f) for f in ('pairs_sha256', 'queries_sha256', 'passages_sha256')},
+                kdnb_version=m['kdnb_version'], scored=m['created'], exported=_now(), exported_with=kdnb.__version__)
+    df = k.table.sort_values(['qid', 'docid'], kind='stable')
+    out = Path(dest or published_dir())/name; out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{name}.tmp-{os.getpid()}"); shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir()
+    f = tmp/f"{name}.parquet"
+    cols = {'qid': pa.array(df.qid, pa.string()), 'docid': pa.array(df.docid, pa.string())}
+    cols.update({c: pa.array(df[c].to_numpy(np.float32), pa.float32()) for c in m['columns']})
+    pq.write_table(pa.table(cols).replace_schema_metadata({b'kdnb': json.dumps(prov).encode()}), f, compression='zstd', compression_level=level)
+    (tmp/'provenance.json').write_text(json.dumps({**prov, 'file': f.name, 'bytes': f.stat().st_size, 'sha256': sha256_file(f)}, indent=2) + '\n')
+    publish_dir(tmp, out)
+    return out
+
+# %% ../nbs/06_answer_key.ipynb #5fd049ff
+def read_published(src:str|Path # A published key's folder
+                  ) -> tuple[dict, pd.DataFrame]:
+    "A published key's provenance and table, after checking the file against its recorded size and sha256."
+    from kdnb.zoo import sha256_file
+    src = Path(src); pf = src/'provenance.json'
+    if not pf.is_file(): raise InputError("not a published key: no provenance.json", path=src)
+    try: prov = json.loads(pf.read_text())
+    except json.JSONDecodeError as e: raise InputError(f"malformed JSON: {e.msg}", path=pf, line=e.lineno) from None
+    if prov.get('format') != PUBLISHED_FORMAT: raise InputError(f"format {prov.get('format')!r}, expected {PUBLISHED_FORMAT!r}", path=pf)
+    f = src/prov['file']
+    if not f.is_file(): raise InputError("the published key's file is missing", path=f)
+    size, sha = f.stat().st_size, sha256_file(f)
+    if (size, sha) != (prov['bytes'], prov['sha256']):
+        raise InputError(f"truncated or corrupt: {size} bytes with sha256 {sha[:16]}..., but provenance.json records "
+                         f"{prov['bytes']} bytes with sha256 {prov['sha256'][:16]}...", path=f)
+    try: t = pq.read_table(f)
+    except Exception as e: raise InputError(f"unreadable Parquet file: {e}", path=f) from None
+    if json.loads((t.schema.metadata or {}).get(b'kdnb', b'null')) != {k: v for k, v in prov.items() if k not in ('file', 'bytes', 'sha256')}:
+        raise InputError("the provenance embedded in the file differs from provenance.json", path=f)
+    df, cols = t.to_pandas(), ['qid', 'docid', *prov['columns']]
+    if list(df.columns) != cols or len(df) != prov['n_pairs']:
+        raise InputError(f"{len(df)} rows with columns {list(df.columns)}; the provenance records {prov['n_pairs']} pairs with {cols}", path=f)
+    return prov, df
+
+# %% ../nbs/06_answer_key.ipynb #7733dea0
+def _published_diff(prov:dict, man:dict) -> list[str]:
+    "How a published key's provenance differs from the local key's manifest: each field with both values."
+    out = [] if prov['n_pairs'] == man['n_pairs'] else [f"n_pairs: published {prov['n_pairs']}, local {man['n_pairs']}"]
+    out += [f"{k} (the candidate pool): published {prov['candidates'].get(k)}, local {man[k]}" for k in ('pairs_sha256', 'queries_sha256', 'passages_sha256')
+            if prov['candidates'].get(k) != man[k]]
+    if len(prov['teachers']) != len(man['teachers']): out.append(f"teachers: published {prov['columns']}, local {man['columns']}")
+    for a, b in zip(prov['teachers'], man['teachers']):
+        out += [f"teacher {k}: published {a.get(k)!r}, local {b[k]!r}" for k in ('model', 'max_length', 'weights_sha256') if a.get(k) != b[k]]
+    return out
+
+def _write_key(dest:Path, df:pd.DataFrame, man:dict) -> Path:
+    "Write a complete key (its table and manifest) into the new folder `dest`, atomically."
+    if dest.exists() and any(dest.iterdir()): raise InputError("exists; nothing in the cache is overwritten: delete it first", path=dest)
+    tmp = dest.with_name(f".{dest.name}.tmp-{os.getpid()}"); shutil.rmtree(tmp, ignore_errors=True); (tmp/'shards').mkdir(parents=True)
+    shard = shard_of(list(zip(df.qid, df.docid)), man['n_shards'])
+    for i in range(man['n_shards']):
+        part = df[shard == i]
+        cols = {'qid': pa.array(part.qid, pa.string()), 'docid': pa.array(part.docid, pa.string())}
+        cols.update({c: pa.array(part[c].to_numpy(np.float32), pa.float32()) for c in man['columns']})
+        pq.write_table(pa.table(cols), _shard_path(tmp, i))
+    (tmp/'manifest.json').write_text(json.dumps(man, indent=2))
+    dest.parent.mkdir(parents=True, exist_ok=True); publish_dir(tmp, dest)
+    return dest
+
+def import_key(src:str|Path, # A published key's folder
+               dest:str|Path, # The key folder to create (it must not exist); a name goes under `<cache>/keys/`
+               pairs:Sequence[tuple[str,str]], # The (qid, docid) pairs the key must score, as for `build_key`
+               queries:Mapping[str,str], # Query texts by qid
+               passages, # Passage texts: a dict, a `Corpus`, a `Pool`, or a function docid -> text
+               teachers='ms-marco-MiniLM-L-12-v2', # The teachers the key must come from
+               shard_size:int=2048, # Pairs per shard, as for `build_key`
+               check:int=32, # Pairs re-scored with the local teacher before importing; 0: none
+               device:str|None=None, # Device for the check
+               description:str='', # A note kept in the manifest
+               seed:int=0 # Seed of the sample
+              ) -> Path:
+    "Import a published key as an ordinary key, after checking its provenance against these inputs and re-scoring a sample."
+    from kdnb.teacher import CrossEncoder, score_tolerance
+    dest, src = key_dir(dest), Path(src)
+    if dest.exists() and any(dest.iterdir()): raise InputError("exists; nothing in the cache is overwritten: delete it to import again", path=dest)
+    prov, df = read_published(src)
+    pairs = [(str(q), str(d)) for q, d in pairs]
+    man = key_manifest(pairs, queries, passages, teachers, shard_size, device, description)
+    if diff := _published_diff(prov, man):
+        raise InputError(f"the published key is not this key: {'; '.join(diff)}. Score it locally instead (build with published=False, "
+                         "or `--no-published`)", path=src/'provenance.json')
+    if set(zip(df.qid, df.docid)) != set(pairs): raise InputError("its pairs differ from the local pool's", path=src/prov['file'])
+    text, checks = _text_fn(passages), []
+    if check:
+        sub = df.iloc[np.sort(np.random.default_rng(seed).choice(len(df), min(check, len(df)), replace=False))]
+        for t, pt in zip(as_specs(teachers), prov['teachers']):
+            ce = CrossEncoder(t.model, t.max_length, device=device, precision=t.precision)
+            s, pub_s = ce.predict([queries[q] for q in sub.qid], [text(d) for d in sub.docid], progress=False), sub[pt['column']].to_numpy()
+            diff, tol = np.abs(s - pub_s), score_tolerance(pt['precision'], ce.precision); j = int(diff.argmax())
+            checks.append(dict(column=pt['column'], pairs=len(sub), max_abs_diff=round(float(diff.max()), 6), tolerance=tol,
+                               published_precision=pt['precision'], local_precision=ce.precision, local_device=_device_name(ce.device)))
+            if diff[j] > tol:
+                raise InputError(f"re-scored {len(sub)} sampled pairs with the local teacher ({ce.precision}): pair {sub.qid.iloc[j]}/{sub.docid.iloc[j]} "
+                                 f"scores {s[j]:.4f} here and {pub_s[j]:.4f} in the published key ({pt['precision']}); the difference "
+                                 f"{diff[j]:.4f} exceeds the tolerance {tol}", path=src/prov['file'])
+    man['teachers'] = [{**lt, 'precision': pt['precision'], 'device': pt.get('device')} for lt, pt in zip(man['teachers'], prov['teachers'])]
+    man.update(created=prov['scored'], kdnb_version=prov['kdnb_version'],
+               imported=dict(source=str(src.resolve()), file_sha256=prov['sha256'], exported=prov['exported'], imported=_now(), check=checks))
+    return _write_key(dest, df, man)
+
+# %% ../nbs/06_answer_key.ipynb #59cc5c44
 def build_named_key(name:str, # A key of `KEYS`
                     teachers=DEFAULT_TEACHER, # Model name, `TeacherSpec`, or a list (ensemble)
                     dest:str|Path|None=None, # Folder; default `<cache>/keys/<name>` (suffixed by the teachers when not the default)
+                    published:bool=True, # Import the published key when the cache lacks it
                     **kw # Passed to `build_key` (shard_size, worker, n_workers, device, progress)
                    ) -> Path:
-    "Build (or resume, or confirm finished) the named answer key; returns its folder."
+    "Build (or resume, or confirm finished) the named answer key, importing its published copy when the cache lacks it; returns its folder."
     pool = key_pool(name)
     specs = as_specs(teachers)
     if dest is None:
         cols = [t.column for t in specs]
         dest = cache_dir()/'keys'/(name if cols == [TeacherSpec(DEFAULT_TEACHER).column] else f"{name}--{'+'.join(c.replace('/', '_') for c in cols)}")
+    dest, src = key_dir(dest), published_dir()/name
+    if published and (src/'provenance.json').is_file() and not (dest.exists() and any(dest.iterdir())):
+        return import_key(src, dest, pool.pairs(), pool.queries, pool, specs, kw.get('shard_size', 2048),
+                          device=kw.get('device'), description=KEYS[name]['description'])
     return build_key(dest, pool.pairs(), pool.queries, pool, specs, description=KEYS[name]['description'], **kw)
 
+# %% ../nbs/06_answer_key.ipynb #c51d978b
+def export_flag_kd(key:AnswerKey|str|Path, # A key, its folder, or its name under `<cache>/keys/`
+                   queries:Mapping[str,str], # Query texts by qid
+                   passages, # Passage texts: a dict, a `Corpus`, a `Pool`, or a function docid -> text
+                   path:str|Path, # The JSON-lines file to write
+                   qrels:dict|None=None, # Judgments `{qid: {docid: grade}}`; None: the teacher's top candidate is the positive
+                   min_grade:int=1 # Grade counted as relevant
+                  ) -> Path:
+    "Write a key as FlagEmbedding distillation JSON lines (with kdnb's `qid`, `pos_ids`, `neg_ids`); returns the path."
+    k = key if isinstance(key, AnswerKey) else load_key(key, quiet=True)
+    text, path = _text_fn(passages), Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    sc = k.scores(); tmp = path.with_name(path.name + '.tmp')
+    with open(tmp, 'w', encoding='utf-8') as f:
+        for q, g in sc.sort_values(['qid', 'score'], ascending=[True, False], kind='stable').groupby('qid', sort=False):
+            rel = {d for d, gr in (qrels or {}).get(q, {}).items() if gr >= min_grade}
+            pos = [d for d in g.docid if d in rel] or [g.docid.iloc[0]]
+            s = dict(zip(g.docid, g.score.astype(float))); neg = [d for d in g.docid if d not in set(pos)]
+            f.write(json.dumps({'query': queries[q], 'pos': [text(d) for d in pos], 'neg': [text(d) for d in neg],
+                                'pos_scores': [s[d] for d in pos], 'neg_scores': [s[d] for d in neg],
+                                'qid': q, 'pos_ids': pos, 'neg_ids': neg}, ensure_ascii=False) + '\n')
+    os.replace(tmp, path)
+    return path
+
+def export_trec_run(key:AnswerKey|str|Path, # A key, its folder, or its name under `<cache>/keys/`
+                    path:str|Path, # The run file to write
+                    tag:str|None=None # The run's name; default the key's (first) teacher column
+                   ) -> Path:
+    "Write a key's scores as a TREC run file (the score column is the teacher's score); returns the path."
+    from kdnb.data import write_trec_run
+    k = key if isinstance(key, AnswerKey) else load_key(key, quiet=True)
+    write_trec_run(k.run(), path, tag=(tag or k.columns[0]).replace(' ', '_'))
+    return Path(path)
+
+# %% ../nbs/06_answer_key.ipynb #1d5aad77
+def key_from_scores(dest:str|Path, # The key folder to create (it must not exist); a name goes under `<cache>/keys/`
+                    scores:pd.DataFrame, # One row per pair: `qid`, `docid`, `score`
+                    teacher:str, # The name the scores go under (the file does not say which model made them)
+                    queries:Mapping[str,str]|None=None, # Query texts, when known (hashed into the manifest)
+                    passages=None, # Passage texts, when known
+                    source:dict|None=None, # Where the scores came from (file, format, sha256)
+                    shard_size:int=2048, # Pairs per shard
+                    description:str='' # A note kept in the manifest
+                   ) -> Path:
+    "An answer key from scores made elsewhere: the pairs checked and hashed, the teacher named but unknown; returns its folder."
+    miss = [c for c in ('qid', 'docid', 'score') if c not in scores.columns]
+    if miss: raise InputError(f"the scores have no column {miss}; they have {list(scores.columns)}")
+    df = scores[['qid', 'docid', 'score']].astype({'qid': str, 'docid': str}).rename(columns={'score': teacher}).reset_index(drop=True)
+    if len(df) == 0: raise InputError("no scores")
+    if (dup := df.duplicated(['qid', 'docid'])).any(): raise InputError("a pair appears twice", id=f"{df.qid[dup.idxmax()]}/{df.docid[dup.idxmax()]}")
+    if not np.isfinite(df[teacher].to_numpy(float)).all(): raise InputError("a score is not a finite number", id=f"{df.qid[~np.isfinite(df[teacher])].iloc[0]}")
+    pairs = list(zip(df.qid, df.docid))
+    man = dict(format='kdnb-answer-key/1', description=description, n_pairs=len(df), n_shards=max(1, math.ceil(len(df) / shard_size)),
+               columns=[teacher], teachers=[dict(model=teacher, column=teacher, max_length=None, precision=None, name=teacher, path=None,
+                                                 weights_sha256=None, device=None)],
+               pairs_sha256=sha256_lines(f"{q}\t{d}" for q, d in pairs),
+               queries_sha256=sha256_lines(f"{q}\t{queries[q]}" for q in dict.fromkeys(df.qid)) if queries else None,
+               passages_sha256=_check_inputs(pairs, queries, _text_fn(passages)) if queries and passages is not None else None,
+               kdnb_version=kdnb.__version__, created=_now(), source=source or {})
+    return _write_key(key_dir(dest), df, man)
+
+def _source(path, fmt):
+    from kdnb.zoo import sha256_file
+    return dict(file=str(Path(path).resolve()), format=fmt, sha256=sha256_file(path))
+
+def import_flag_kd(path:str|Path, # A FlagEmbedding distillation JSON-lines file
+                   dest:str|Path, # The key folder to create
+                   teacher:str='flagembedding-teacher', # The name the scores go under
+                   **kw # Passed to `key_from_scores` (shard_size, description)
+                  ) -> Path:
+    "An answer key from a FlagEmbedding distillation file; returns its folder."
+    from kdnb.sampling import read_flag_kd
+    ex = read_flag_kd(path)
+    return key_from_scores(dest, ex.scores, teacher, ex.queries, ex.passages, source=_source(path, 'flagembedding-jsonl'), **kw)
+
+def import_trec_run(path:str|Path, # A TREC run file whose scores are the teacher's
+                    dest:str|Path, # The key folder to create
+                    teacher:str, # The name the scores go under
+                    queries:Mapping[str,str]|None=None, passages=None, # Texts, when known
+                    **kw # Passed to `key_from_scores` (shard_size, description)
+                   ) -> Path:
+    "An answer key from a TREC run file of teacher scores; returns its folder."
+    from kdnb.data import read_trec_run
+    run = read_trec_run(path)
+    df = pd.DataFrame([(q, d, s) for q, r in run.items() for d, s in r.items()], columns=['qid', 'docid', 'score'])
+    return key_from_scores(dest, df, teacher, queries, passages, source=_source(path, 'trec-run'), **kw)
+
 # %% ../nbs/06_answer_key.ipynb #02c6be5d
+def _list_keys():
+    for n, spec in KEYS.items():
+        p, state = cache_dir()/'keys'/n, 'absent'
+        if (p/'manifest.json').is_file():
+            m = json.loads((p/'manifest.json').read_text())
+            state = f"{len(_done_shards(p, m['n_shards']))}/{m['n_shards']} shards, {m['n_pairs']} pairs"
+        pub = published_dir()/n/'provenance.json'
+        pub = json.loads(pub.read_text()) if pub.is_file() else None
+        pub = f"published ({pub['teachers'][0]['precision']}, {pub['bytes']/2**20:.1f} MiB)" if pub else 'not published'
+        print(f"{n:20s} {state:28s} {pub:28s} {spec['description']}")
+
 def main(argv:list[str]|None=None) -> int:
-    "Command line: `build NAME... [--teacher M] [--max-length N] [--precision P]`, or `list`."
+    "Command line: `build`, `list`, `publish`, `export` and `import` named answer keys (see `--help`)."
     import argparse
-    ap = argparse.ArgumentParser(prog='python -m kdnb.answer_key', description='Build and list kdnb answer keys.')
+    ap = argparse.ArgumentParser(prog='python -m kdnb.answer_key', description='Build, list, publish, export and import kdnb answer keys.')
     sub = ap.add_subparsers(dest='cmd', required=True)
-    b = sub.add_parser('build', help='build, resume, or confirm finished the named keys')
+    b = sub.add_parser('build', help='import the published key, or build, resume, or confirm finished the named keys')
     b.add_argument('names', nargs='+', choices=sorted(KEYS))
     b.add_argument('--teacher', default=DEFAULT_TEACHER); b.add_argument('--max-length', type=int, default=256)
-    b.add_argument('--precision', default='fp32'); b.add_argument('--shard-size', type=int, default=2048)
-    sub.add_parser('list', help='list the named keys and their state')
+    b.add_argument('--precision', default='auto', help="'auto' (bf16 where native, else fp32), fp32, bf16, fp16 or int8")
+    b.add_argument('--shard-size', type=int, default=2048); b.add_argument('--device', default=None)
+    b.add_argument('--no-published', action='store_true', help='score locally even when a published key exists')
+    sub.add_parser('list', help='list the named keys, their state in the cache and whether they are published')
+    pb = sub.add_parser('publish', help='export finished keys from the cache into outputs/answer_keys/')
+    pb.add_argument('names', nargs='+'); pb.add_argument('--to', default=None, help='folder of published keys (default: outputs/answer_keys)')
+    ex = sub.add_parser('export', help='write a key as FlagEmbedding JSON lines or a TREC run file')
+    ex.add_argument('name', help='a named key (texts from its pool) or, for trec, any key folder')
+    ex.add_argument('--format', choices=('flagembedding', 'trec'), required=True); ex.add_argument('--out', required=True)
+    ex.add_argument('--qrels', default=None, help='judgments for the positives (flagembedding); default: the teacher\'s top candidate')
+    ex.add_argument('--min-grade', type=int, default=1)
+    im = sub.add_parser('import', help='a key from FlagEmbedding JSON lines or a TREC run file of teacher scores')
+    im.add_argument('file'); im.add_argument('--format', choices=('flagembedding', 'trec'), required=True)
+    im.add_argument('--dest', required=True, help='the key folder to create (a name goes under <cache>/keys/)')
+    im.add_argument('--teacher', default=None, help='the name the scores go under')
     a = ap.parse_args(argv)
     try:
-        if a.cmd == 'list':
-            for n, spec in KEYS.items():
-                p = cache_dir()/'keys'/n
-                state = 'absent'
-                if (p/'manifest.json').is_file():
-                    m = json.loads((p/'manifest.json').read_text())
-                    state = f"{len(_done_shards(p, m['n_shards']))}/{m['n_shards']} shards, {m['n_pairs']} pairs"
-                print(f"{n:20s} {state:32s} {spec['description']}")
+        if a.cmd == 'list': _list_keys(); return 0
+        if a.cmd == 'publish':
+            for n in a.names: print(f"{n}: {export_key(n, dest=a.to)}")
+            return 0
+        if a.cmd == 'export':
+            if a.format == 'trec': print(export_trec_run(a.name, a.out)); return 0
+            if a.name not in KEYS: raise InputError(f"flagembedding export needs the passage texts: name one of {sorted(KEYS)}")
+            from kdnb.data import load_qrels
+            pool = key_pool(a.name)
+            print(export_flag_kd(a.name, pool.queries, pool, a.out, load_qrels(a.qrels) if a.qrels else None, a.min_grade)); return 0
+        if a.cmd == 'import':
+            if a.format == 'flagembedding': print(import_flag_kd(a.file, a.dest, a.teacher or 'flagembedding-teacher'))
+            elif not a.teacher: raise InputError("a run file does not say which teacher made its scores: give --teacher")
+            else: print(import_trec_run(a.file, a.dest, a.teacher))
             return 0
         for n in a.names:
             t = time.perf_counter()
-            p = build_named_key(n, TeacherSpec(a.teacher, a.max_length, a.precision), shard_size=a.shard_size)
-            print(f"{n}: {p} ({time.perf_counter() - t:.1f}s)")
+            p = build_named_key(n, TeacherSpec(a.teacher, a.max_length, a.precision), published=not a.no_published,
+                                shard_size=a.shard_size, device=a.device)
+            how = 'imported' if json.loads((p/'manifest.json').read_text()).get('imported') else 'built'
+            print(f"{n}: {p} ({how}; {time.perf_counter() - t:.1f}s)")
         return 0
     except InputError as e:
         print(f"error: {e}", file=sys.stderr); return 1

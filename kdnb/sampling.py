@@ -37,7 +37,7 @@ def text_id(text:str) -> str:
 def read_flag_kd(path:str|Path, # A FlagEmbedding KD file: JSON lines with query, pos, neg, pos_scores, neg_scores
                  name:str|None=None # Prefix of the query ids (`<name>-<i>`); default the file's stem
                 ) -> KDExamples:
-    "Read a FlagEmbedding knowledge-distillation file into a scores frame, queries, qrels and passages."
+    "Read a FlagEmbedding knowledge-distillation file into a scores frame, queries, qrels and passages (ids from `qid`, `pos_ids`, `neg_ids` when present)."
     path = Path(path); name = name or path.stem
     if not path.is_file(): raise InputError("file not found", path=path)
     rows, queries, qrels, passages = [], {}, {}, {}
@@ -50,11 +50,13 @@ def read_flag_kd(path:str|Path, # A FlagEmbedding KD file: JSON lines with query
             if miss: raise InputError(f"missing {miss}", path=path, line=ln)
             if len(r['pos']) != len(r['pos_scores']) or len(r['neg']) != len(r['neg_scores']):
                 raise InputError("passages and scores differ in number", path=path, line=ln)
-            qid, seen = f"{name}-{len(queries)}", set()
+            qid, seen = str(r['qid']) if 'qid' in r else f"{name}-{len(queries)}", set()
+            if qid in queries: raise InputError("a query id appears twice", path=path, line=ln, id=qid)
             queries[qid] = r['query']
-            for texts, scores, grade in ((r['pos'], r['pos_scores'], 1), (r['neg'], r['neg_scores'], 0)):
-                for t, s in zip(texts, scores):
-                    d = text_id(t)
+            for texts, scores, grade, ids in ((r['pos'], r['pos_scores'], 1, r.get('pos_ids')), (r['neg'], r['neg_scores'], 0, r.get('neg_ids'))):
+                if ids is not None and len(ids) != len(texts): raise InputError("ids and passages differ in number", path=path, line=ln)
+                for j, (t, s) in enumerate(zip(texts, scores)):
+                    d = str(ids[j]) if ids is not None else text_id(t)
                     if d in seen: continue
                     seen.add(d); passages[d] = t; rows.append((qid, d, float(s)))
                     if grade: qrels.setdefault(qid, {})[d] = grade

@@ -264,7 +264,7 @@ class BiEncoder(Student):
         "Pooled (and, for cosine, normalized) vectors of tokenized texts, with gradients; `encoder` replaces the student's own."
         dev = self.device
         f = {k: v.to(dev, non_blocking=True) for k, v in features.items() if k in ('input_ids', 'attention_mask', 'token_type_ids')}
-        e = pool((encoder or self.encoder)(**f).last_hidden_state, f['attention_mask'], self.pooling)
+        e = pool((encoder or self.encoder)(**f).last_hidden_state.float(), f['attention_mask'], self.pooling)   # pooled and normalized in fp32
         return F.normalize(e, p=2, dim=-1) if self.similarity == 'cosine' else e
 
     def forward(self,

@@ -39,7 +39,7 @@ def default_token_budget(device:torch.device|str # Where the model runs
     "Tokens per batch when none is given: 4,096 on a CPU (cache-friendly), 32,768 on a GPU."
     return 4096 if torch.device(device).type == 'cpu' else 32768
 
-# %% ../nbs/04_teacher.ipynb #681fab4c
+# %% ../nbs/04_teacher.ipynb #556d0bed
 PRECISION_TOL = {'fp32': 0.01, 'bf16': 0.25, 'fp16': 0.1, 'int8': 3.0}
 
 def resolve_precision(precision:str|None, # 'auto', 'fp32', 'bf16', 'fp16' or 'int8'; None reads `KDNB_PRECISION`
@@ -153,7 +153,7 @@ class CrossEncoder:
                 out[idx] = logits[:, 0].float().cpu().numpy(); bar.update(len(idx))
         return out
 
-# %% ../nbs/04_teacher.ipynb #43939b7c
+# %% ../nbs/04_teacher.ipynb #0a7ee15b
 def encoder_flops(config, # A BERT-like config: `num_hidden_layers`, `hidden_size`, `intermediate_size`
                   lengths:Sequence[int] # Token length of each sequence (pair)
                  ) -> float:

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 . .venv/bin/activate
 python -m kdnb.zoo build
-# answer keys: built once (about 20 minutes on 2 CPU cores), then reused
+# answer keys: imported from outputs/answer_keys/ (published, checked against the local teacher on a sample), then reused
 python -m kdnb.answer_key build dl21-bm25 dl22-bm25 dl19-bm25
 mkdir -p outputs/main
 papermill --log-output nbs/experiments/distill.ipynb outputs/main/distill.ipynb -p out_dir outputs/main

@@ -17,7 +17,7 @@ LONG = 'Berlin has a population of 3.5 million registered inhabitants and an are
 
 @pytest.fixture(scope='module')
 def mini():
-    return BiEncoder('all-MiniLM-L6-v2', device='cpu')
+    return BiEncoder('all-MiniLM-L6-v2', device='cpu', precision='fp32')   # fp32: these tests compare to 1e-5
 
 @pytest.fixture(scope='module')
 def tiny(tmp_path_factory):
@@ -105,7 +105,7 @@ def test_scale_and_truncation(tiny):
     with pytest.raises(InputError, match='passage_max_len=256 exceeds the 128 positions'): BiEncoder(str(tiny), passage_max_len=256)
 
 def test_encoding_order_and_mode(tiny):
-    mini = BiEncoder(str(tiny), similarity='cosine', device='cpu')
+    mini = BiEncoder(str(tiny), similarity='cosine', device='cpu', precision='fp32')
     assert not mini.training and not mini.encoder.training   # a fresh student is in eval mode, like `from_pretrained`
     texts = [LONG, 'short', DOCS[0][0], '', DOCS[1][1], 'fleas ' * 30]
     E = mini.encode_passages(texts, tokens_per_batch=64, batch_size=2, chunk=4, progress=False)
@@ -201,7 +201,7 @@ def _compare(student, folder, queries, passages):
 @pytest.mark.parametrize('similarity', ['cosine', 'dot'])
 def test_sentence_transformers_same_embeddings(tmp_path, pooling, similarity):
     st = BiEncoder('paraphrase-MiniLM-L3-v2', pooling=pooling, similarity=similarity, query_prefix='query: ',
-                   passage_prefix='passage: ', passage_max_len=48, device='cpu')
+                   passage_prefix='passage: ', passage_max_len=48, device='cpu', precision='fp32')
     ref, dq, dp = _compare(st, tmp_path/'s', Q, [LONG] + sum(DOCS, []))   # LONG is cut at 48 tokens by both
     assert dq < 1e-5 and dp < 1e-5, (dq, dp)
     assert ref.similarity_fn_name == similarity and ref.max_seq_length == 48
@@ -212,7 +212,17 @@ def test_sentence_transformers_same_embeddings(tmp_path, pooling, similarity):
 
 @needs_st
 def test_sentence_transformers_bge_instruction(tmp_path):
-    st = BiEncoder('bge-small-en-v1.5', device='cpu')
+    st = BiEncoder('bge-small-en-v1.5', device='cpu', precision='fp32')
     ref, dq, dp = _compare(st, tmp_path/'bge', Q, sum(DOCS, []))
     assert dq < 1e-5 and dp < 1e-5, (dq, dp)
     assert ref.prompts['query'].startswith('Represent this sentence') and ref.prompts['document'] == ''
+
+def test_bf16_encoding_close_to_fp32(mini):
+    "On a CPU, precision='bf16' encodes with a bf16 copy of the weights; the vectors keep their direction, the student stays fp32."
+    b = BiEncoder('all-MiniLM-L6-v2', device='cpu', precision='bf16')
+    texts = sum(DOCS, []) + [LONG]
+    e16, e32 = b.encode_passages(texts, progress=False), mini.encode_passages(texts, progress=False)
+    cos = (e16 * e32).sum(1) / np.linalg.norm(e16, axis=1) / np.linalg.norm(e32, axis=1)
+    assert e16.dtype == np.float32 and cos.min() > 0.999, cos
+    np.testing.assert_allclose(np.linalg.norm(e16, axis=1), 1, atol=1e-5)   # normalized in fp32
+    assert next(b.encoder.parameters()).dtype == torch.float32

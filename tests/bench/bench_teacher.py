@@ -1,144 +1,164 @@
-"""Teacher-scoring benchmark: kdnb's CrossEncoder against sentence-transformers' CrossEncoder.predict.
+"""Teacher-scoring benchmark: kdnb's CrossEncoder in fp32, bf16 and int8 against sentence-transformers' CrossEncoder.predict.
 
-Same 4,300 TREC DL19 BM25 pairs, same model (the zoo's MiniLM-L12 teacher), max length 256, fp32, in one run.
-Each side first picks its best batch setting on a sample; then both score all pairs. Also: kdnb int8 on CPU
-(speed and DL19 nDCG@10), bf16 on CUDA when present (with TFLOP/s against the card's peak), and the time of
-a rerun on a finished key and of a resume after a kill. Prints figures; writes outputs/bench/teacher.json and .md.
+One run, on two sets of real pairs, with the zoo's MiniLM-L12 teacher at max length 256:
+  - the TREC DL19 BM25 top-100 pool (4,300 pairs; short MS MARCO passages, about 95 tokens a pair);
+  - a random sample of SciFact-train BM25 candidates (1,000 pairs; abstracts, nearly all cut at 256 tokens).
+Each scorer first picks its best batch setting on a sample of the set. Reported per set and scorer: pairs/s, the
+ratio to sentence-transformers (fp32, its default), the achieved GFLOP/s counted from the real token lengths
+(`encoder_flops`) and its share of the bf16 matrix peak measured in the same run (2048^3 products), the largest
+score difference to kdnb fp32, and on DL19 the re-ranking nDCG@10. GPU figures, measured on a lent GPU machine by
+`tests/bench/teacher_gpu.py`, are merged in from `outputs/bench/teacher_gpu.json` when present. Also: the time of
+a rerun on a finished key and of a resume after a kill. Writes outputs/bench/teacher.json and .md.
 
-usage: KDNB_DATA=../shared/data python tests/bench/bench_teacher.py [--quick] [--peak-tflops 989]
+usage: KDNB_DATA=../shared/data python tests/bench/bench_teacher.py [--quick]
 """
-import argparse, json, os, sys, time, signal, subprocess, tempfile, platform
+import argparse, json, os, sys, time, signal, subprocess, tempfile, platform, warnings
 from pathlib import Path
 import numpy as np, torch
-from kdnb.core import project_path
+from kdnb.core import project_path, cpu_bf16_native
 from kdnb.data import load_pool, dl_qrels
-from kdnb.teacher import CrossEncoder, rerank_pool
+from kdnb.teacher import CrossEncoder, encoder_flops
+from kdnb.answer_key import key_pool
 from kdnb.evaluation import evaluate
 from kdnb.zoo import resolve_model
+warnings.filterwarnings('ignore')
 
 ap = argparse.ArgumentParser()
-ap.add_argument('--quick', action='store_true', help='score 430 pairs instead of 4,300 (a smoke run)')
-ap.add_argument('--peak-tflops', type=float, default=None, help="the GPU's dense bf16 peak (default: looked up by name)")
+ap.add_argument('--quick', action='store_true', help='a smoke run: 430 DL19 pairs and 100 SciFact pairs')
 ap.add_argument('--out', default='outputs/bench')
 args = ap.parse_args()
-PEAKS = {'H100': 989.0, 'H200': 989.0, 'A100': 312.0, 'L4': 121.0, 'A10': 125.0}  # dense bf16 TFLOP/s (SXM where applicable)
-
-pool = load_pool('BM25', 'dl19', k=10 if args.quick else 100)
-pairs = pool.pairs(); Q = [pool.queries[q] for q, _ in pairs]; D = [pool.passages[d] for _, d in pairs]
-qrels = {q: v for q, v in dl_qrels('dl19').items() if q in pool.queries}
 teacher, L = 'ms-marco-MiniLM-L-12-v2', 256
 path = resolve_model(teacher)
-rng = np.random.default_rng(0); sample = rng.choice(len(pairs), size=min(480, len(pairs)), replace=False)
-cpu = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
-print(f"{len(pairs)} pairs; {cpu}")
+rng = np.random.default_rng(0)
 
 def timed(f, *a, **kw):
     t = time.perf_counter(); r = f(*a, **kw); return r, time.perf_counter() - t
 
-# --- sentence-transformers ---
+def matmul_peak(dtype, n=2048, reps=10, tries=5):
+    "The best of `tries` timings of `reps` n^3 products, in GFLOP/s."
+    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    for _ in range(3): a @ b
+    best = 0.
+    for _ in range(tries):
+        t = time.perf_counter()
+        for _ in range(reps): a @ b
+        best = max(best, reps * 2 * n**3 / (time.perf_counter() - t) / 1e9)
+    return best
+
+cpu = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+peak = {'bf16': matmul_peak(torch.bfloat16), 'fp32': matmul_peak(torch.float32)}
+print(f"{cpu}; native bf16: {cpu_bf16_native()}; 2048^3 matmul: bf16 {peak['bf16']:.0f} GFLOP/s, fp32 {peak['fp32']:.0f} GFLOP/s", flush=True)
+
+# --- the two sets ---
+dl19 = load_pool('BM25', 'dl19', k=10 if args.quick else 100)
+qrels = {q: v for q, v in dl_qrels('dl19').items() if q in dl19.queries}
+sf = key_pool('scifact-train-bm25'); sfp = sf.pairs()
+sfp = [sfp[i] for i in sorted(rng.choice(len(sfp), 100 if args.quick else 1000, replace=False))]
+sets = {'DL19 BM25 top-100': (dl19.pairs(), dl19.queries, dl19.passages), 'SciFact-train candidates': (sfp, sf.queries, sf.passages)}
+
 from sentence_transformers import CrossEncoder as STCrossEncoder
 import sentence_transformers
-st = STCrossEncoder(path, max_length=L, device='cpu')
-st_pairs = list(zip(Q, D))
-best_st = None
-for bs in (16, 32, 64, 128):
-    _, dt = timed(st.predict, [st_pairs[i] for i in sample], batch_size=bs, show_progress_bar=False)
-    print(f"  sentence-transformers batch_size={bs}: {len(sample)/dt:.1f} pairs/s")
-    if best_st is None or dt < best_st[1]: best_st = (bs, dt)
-st_scores, st_dt = timed(st.predict, st_pairs, batch_size=best_st[0], show_progress_bar=False)
-st_scores = np.asarray(st_scores, dtype=np.float32)
-print(f"sentence-transformers {sentence_transformers.__version__} (batch_size={best_st[0]}): {len(pairs)/st_dt:.1f} pairs/s")
+st = {'fp32': STCrossEncoder(path, max_length=L, device='cpu'),
+      'bf16': STCrossEncoder(path, max_length=L, device='cpu', model_kwargs={'dtype': torch.bfloat16})}
+kd = {p: CrossEncoder(teacher, max_length=L, device='cpu', precision=p) for p in ('fp32', 'bf16', 'int8')}
+SWEEP = {'fp32': (2048, 4096, 8192), 'bf16': (1024, 2048, 4096, 8192), 'int8': (2048, 4096, 8192)}
 
-# --- kdnb fp32 ---
-ce = CrossEncoder(teacher, max_length=L, device='cpu', precision='fp32')
-best_kd = None
-for tpb in (4096, 8192, 16384, 32768):
-    ce.tokens_per_batch = tpb
-    _, dt = timed(ce.predict, [Q[i] for i in sample], [D[i] for i in sample], progress=False)
-    print(f"  kdnb tokens_per_batch={tpb}: {len(sample)/dt:.1f} pairs/s")
-    if best_kd is None or dt < best_kd[1]: best_kd = (tpb, dt)
-ce.tokens_per_batch = best_kd[0]
-kd_scores, kd_dt = timed(ce.predict, Q, D, progress=False)
-diff = float(np.abs(kd_scores - st_scores).max())
-print(f"kdnb fp32 (tokens_per_batch={best_kd[0]}): {len(pairs)/kd_dt:.1f} pairs/s; ratio {st_dt/kd_dt:.2f}x; max |score diff| {diff:.2e}")
-
-def ndcg(scores):
+def ndcg(pairs, scores):
     run = {}
-    for (q, d), s in zip(pairs, scores.tolist()): run.setdefault(q, {})[d] = s
+    for (q, d), s in zip(pairs, np.asarray(scores).tolist()): run.setdefault(q, {})[d] = s
     return evaluate(run, qrels, ['nDCG@10'])['nDCG@10']
 
-# --- kdnb int8 ---
-ce8 = CrossEncoder(teacher, max_length=L, device='cpu', precision='int8'); ce8.tokens_per_batch = best_kd[0]
-i8_scores, i8_dt = timed(ce8.predict, Q, D, progress=False)
-nd32, nd8 = ndcg(kd_scores), ndcg(i8_scores)
-print(f"kdnb int8: {len(pairs)/i8_dt:.1f} pairs/s ({st_dt/i8_dt:.2f}x sentence-transformers); nDCG@10 {nd8:.4f} vs fp32 {nd32:.4f} ({nd8-nd32:+.4f})")
+res = dict(device='cpu: ' + cpu, cpu_bf16_native=cpu_bf16_native(), model=teacher, max_length=L,
+           matmul_peak_gflops={k: round(v, 1) for k, v in peak.items()},
+           sentence_transformers_version=sentence_transformers.__version__, sets={})
+for sname, (pairs, queries, passages) in sets.items():
+    Q = [queries[q] for q, _ in pairs]; D = [passages[d] for _, d in pairs]
+    sample = rng.choice(len(pairs), size=min(240, len(pairs)), replace=False)
+    Qs, Ds = [Q[i] for i in sample], [D[i] for i in sample]
+    lens = [len(x) for x in kd['fp32'].tokenizer(Q, D, truncation='longest_first', max_length=L)['input_ids']]
+    flops = encoder_flops(kd['fp32'].model.config, lens)
+    print(f"== {sname}: {len(pairs)} pairs, mean {np.mean(lens):.1f} tokens, {flops/len(pairs)/1e9:.2f} GFLOP a pair", flush=True)
+    rows, scores = {}, {}
+    for p, m in st.items():
+        best = None
+        for bs in (16, 32, 64):
+            _, dt = timed(m.predict, list(zip(Qs, Ds)), batch_size=bs, show_progress_bar=False)
+            if best is None or dt < best[1]: best = (bs, dt)
+        s, dt = timed(m.predict, list(zip(Q, D)), batch_size=best[0], show_progress_bar=False)
+        scores[f'st-{p}'] = np.asarray(s, dtype=np.float32)
+        rows[f'sentence-transformers {p}'] = dict(setting=f"batch_size {best[0]}", pairs_per_s=len(pairs)/dt, seconds=dt)
+        print(f"  sentence-transformers {p} (batch {best[0]}): {len(pairs)/dt:.1f} pairs/s", flush=True)
+    for p, ce in kd.items():
+        best = None
+        for tpb in SWEEP[p]:
+            ce.tokens_per_batch = tpb
+            _, dt = timed(ce.predict, Qs, Ds, progress=False)
+            if best is None or dt < best[1]: best = (tpb, dt)
+        ce.tokens_per_batch = best[0]
+        s, dt = timed(ce.predict, Q, D, progress=False)
+        scores[p] = s
+        rows[f'kdnb {p}'] = dict(setting=f"{best[0]} tokens/batch", pairs_per_s=len(pairs)/dt, seconds=dt)
+        print(f"  kdnb {p} ({best[0]} tokens/batch): {len(pairs)/dt:.1f} pairs/s", flush=True)
+    base = rows['sentence-transformers fp32']['seconds']
+    for name, r in rows.items():
+        k = 'st-' + name.split()[-1] if name.startswith('sentence') else name.split()[-1]
+        r.update(ratio_to_st_fp32=base / r['seconds'], gflops=flops / r['seconds'] / 1e9)
+        r['share_of_bf16_peak'] = r['gflops'] / peak['bf16']
+        r['max_abs_diff_to_kdnb_fp32'] = float(np.abs(scores[k] - scores['fp32']).max())
+        if sname.startswith('DL19'): r['ndcg10'] = ndcg(pairs, scores[k])
+        r.update({x: round(r[x], 4) for x in ('pairs_per_s', 'seconds', 'ratio_to_st_fp32', 'gflops', 'share_of_bf16_peak')})
+    res['sets'][sname] = dict(pairs=len(pairs), mean_tokens=round(float(np.mean(lens)), 1), gflop_per_pair=round(flops/len(pairs)/1e9, 3), scorers=rows)
 
-res = dict(device='cpu: ' + cpu, n_pairs=len(pairs), model=teacher, max_length=L, precision='fp32',
-           pairs_per_s={'kdnb': round(len(pairs)/kd_dt, 2), 'sentence-transformers': round(len(pairs)/st_dt, 2)},
-           ratio=round(st_dt/kd_dt, 3), max_abs_diff=diff,
-           best_settings={'kdnb_tokens_per_batch': best_kd[0], 'sentence-transformers_batch_size': best_st[0]},
-           sentence_transformers_version=sentence_transformers.__version__,
-           int8={'pairs_per_s': round(len(pairs)/i8_dt, 2), 'ratio_to_sentence_transformers': round(st_dt/i8_dt, 3),
-                 'ndcg10': round(nd8, 4), 'ndcg10_fp32': round(nd32, 4), 'ndcg10_delta': round(nd8 - nd32, 4),
-                 'max_abs_diff_to_fp32': float(np.abs(i8_scores - kd_scores).max())})
-
-# --- GPU ---
-if torch.cuda.is_available():
-    name = torch.cuda.get_device_name()
-    peak = args.peak_tflops or next((v for k, v in PEAKS.items() if k in name), None)
-    g = CrossEncoder(teacher, max_length=L, device='cuda', precision='bf16', tokens_per_batch=65536, max_batch=1024)
-    stg = STCrossEncoder(path, max_length=L, device='cuda', model_kwargs={'torch_dtype': torch.bfloat16})
-    reps = 5
-    g.predict(Q, D, progress=False); torch.cuda.synchronize()
-    _, gdt = timed(lambda: [g.predict(Q, D, progress=False) for _ in range(reps)]); torch.cuda.synchronize()
-    best_g = None
-    for bs in (64, 256, 1024):
-        stg.predict(st_pairs[:bs], batch_size=bs, show_progress_bar=False); torch.cuda.synchronize()
-        _, dt = timed(lambda: [stg.predict(st_pairs, batch_size=bs, show_progress_bar=False) for _ in range(reps)])
-        if best_g is None or dt < best_g[1]: best_g = (bs, dt)
-    enc = g.tokenizer(Q, D, truncation='longest_first', max_length=L)
-    ntok = sum(map(len, enc['input_ids'])); nparams = sum(p.numel() for n, p in g.model.named_parameters() if 'embeddings' not in n)
-    cfg = g.model.config
-    seq2 = sum(len(x)**2 for x in enc['input_ids'])
-    flops = 2 * nparams * ntok + 4 * cfg.num_hidden_layers * cfg.hidden_size * seq2   # dense layers + attention (QK^T and AV)
-    tflops = flops * reps / gdt / 1e12
-    res['gpu'] = dict(device=name, precision='bf16', pairs_per_s=round(len(pairs)*reps/gdt, 1),
-                      st_pairs_per_s=round(len(pairs)*reps/best_g[1], 1), st_batch_size=best_g[0],
-                      ratio=round(best_g[1]/gdt, 3), tflops=round(tflops, 2), peak_tflops=peak,
-                      share_of_peak=round(tflops/peak, 4) if peak else None)
-    print(f"GPU {name} bf16: kdnb {len(pairs)*reps/gdt:.0f} pairs/s, sentence-transformers (bf16, batch {best_g[0]}) {len(pairs)*reps/best_g[1]:.0f} pairs/s, "
-          f"ratio {best_g[1]/gdt:.2f}x; {tflops:.1f} TFLOP/s" + (f" = {tflops/peak:.1%} of {peak:.0f}" if peak else ''))
+gp = project_path(args.out)/'teacher_gpu.json'
+if gp.is_file():
+    g = json.loads(gp.read_text())
+    g['dl19_ndcg10_bf16'] = ndcg([(q, d) for q, d, _ in g['dl19_scores_bf16']], [s for _, _, s in g['dl19_scores_bf16']]) if not args.quick else None
+    res['gpu'] = {k: v for k, v in g.items() if k != 'dl19_scores_bf16'}
 
 # --- rerun and resume ---
 tmp = Path(tempfile.mkdtemp())
-small = load_pool('BM25', 'dl19', k=40).subset(sorted(pool.queries)[:4])
+qs4 = sorted(dl19.queries)[:4]
 code = ("from kdnb.data import load_pool; from kdnb.answer_key import build_key\n"
-        f"p = load_pool('BM25', 'dl19', k=40).subset({sorted(pool.queries)[:4]!r})\n"
+        f"p = load_pool('BM25', 'dl19', k=40).subset({qs4!r})\n"
         f"build_key({str(tmp/'k')!r}, p.pairs(), p.queries, p, shard_size=16, progress=False)")
 t = time.perf_counter(); subprocess.run([sys.executable, '-c', code], check=True); full = time.perf_counter() - t
 t = time.perf_counter(); subprocess.run([sys.executable, '-c', code], check=True); rerun = time.perf_counter() - t
 import shutil; shutil.rmtree(tmp/'k')
 p = subprocess.Popen([sys.executable, '-c', code])
-while len(list((tmp/'k'/'shards').glob('*.parquet'))) < 5 and p.poll() is None: time.sleep(0.1)
+while len(list((tmp/'k'/'shards').glob('*.parquet'))) < 5 and p.poll() is None: time.sleep(0.05)
 p.send_signal(signal.SIGKILL); p.wait(); done = len(list((tmp/'k'/'shards').glob('*.parquet')))
 t = time.perf_counter(); subprocess.run([sys.executable, '-c', code], check=True); resume = time.perf_counter() - t
-import json as _j; nsh = _j.loads((tmp/'k'/'manifest.json').read_text())['n_shards']
-res['key'] = dict(pairs=small.n_pairs, shards=nsh, full_build_s=round(full, 2), rerun_finished_s=round(rerun, 2),
+nsh = json.loads((tmp/'k'/'manifest.json').read_text())['n_shards']
+res['key'] = dict(pairs=160, shards=nsh, full_build_s=round(full, 2), rerun_finished_s=round(rerun, 2),
                   killed_after_shards=done, resume_s=round(resume, 2), note='process wall times, including Python and torch start-up')
-print(f"answer key ({small.n_pairs} pairs, {nsh} shards): full build {full:.1f}s; rerun of the finished key {rerun:.1f}s; "
-      f"resume after kill -9 at {done}/{nsh} shards {resume:.1f}s")
+print(f"answer key (160 pairs, {nsh} shards): full build {full:.1f}s; rerun {rerun:.1f}s; resume after kill -9 at {done}/{nsh} shards {resume:.1f}s")
 
 out = project_path(args.out); out.mkdir(parents=True, exist_ok=True)
 (out/'teacher.json').write_text(json.dumps(res, indent=2) + '\n')
-md = [f"# Teacher scoring benchmark", "", f"{len(pairs)} TREC DL19 BM25 pairs, `{teacher}`, max length {L}; {res['device']}.", "",
-      "| scorer | pairs/s | vs sentence-transformers | DL19 nDCG@10 |", "|---|---:|---:|---:|",
-      f"| sentence-transformers {sentence_transformers.__version__} `CrossEncoder.predict`, fp32, batch {best_st[0]} | {len(pairs)/st_dt:.1f} | 1.00x | {ndcg(st_scores):.4f} |",
-      f"| kdnb `CrossEncoder.predict`, fp32, {best_kd[0]} tokens/batch | {len(pairs)/kd_dt:.1f} | {st_dt/kd_dt:.2f}x | {nd32:.4f} |",
-      f"| kdnb int8 (dynamic quantization) | {len(pairs)/i8_dt:.1f} | {st_dt/i8_dt:.2f}x | {nd8:.4f} |", "",
-      f"Maximum |score difference| kdnb fp32 vs sentence-transformers: {diff:.2e}.", ""]
+md = ["# Teacher scoring benchmark", "",
+      f"`{teacher}`, max length {L}; {res['device']}; native bf16 units: {res['cpu_bf16_native']}. "
+      f"Matrix peak measured in the same run (2048³ products): bf16 {peak['bf16']:.0f} GFLOP/s, fp32 {peak['fp32']:.0f} GFLOP/s.", ""]
+for sname, S in res['sets'].items():
+    dl = sname.startswith('DL19')
+    md += [f"## {sname}: {S['pairs']} pairs, {S['mean_tokens']} tokens a pair on average ({S['gflop_per_pair']} GFLOP)", "",
+           "| scorer | setting | pairs/s | vs sentence-transformers fp32 | GFLOP/s | share of bf16 peak | max \\|Δ score\\| vs kdnb fp32 |" + (" DL19 nDCG@10 |" if dl else ""),
+           "|---|---|---:|---:|---:|---:|---:|" + ("---:|" if dl else "")]
+    for name, r in S['scorers'].items():
+        md.append(f"| {name} | {r['setting']} | {r['pairs_per_s']:.1f} | {r['ratio_to_st_fp32']:.2f}× | {r['gflops']:.0f} | {r['share_of_bf16_peak']:.1%} | "
+                  f"{r['max_abs_diff_to_kdnb_fp32']:.3g} |" + (f" {r['ndcg10']:.4f} |" if dl else ""))
+    md.append("")
 if 'gpu' in res:
-    g_ = res['gpu']; md += [f"GPU {g_['device']} bf16: kdnb {g_['pairs_per_s']} pairs/s, sentence-transformers {g_['st_pairs_per_s']} pairs/s ({g_['ratio']}x); "
-                            f"{g_['tflops']} TFLOP/s" + (f", {g_['share_of_peak']:.1%} of peak." if g_['share_of_peak'] else '.'), ""]
+    g = res['gpu']
+    md += [f"## GPU: {g['device']} (bf16; torch {g['torch']}, sentence-transformers {g['sentence_transformers']})", "",
+           f"Measured with `tests/bench/teacher_gpu.py` on a lent machine (16 CPU cores); matrix peak measured there (8192³ bf16 products): {g['matmul_peak_tflops_bf16']} TFLOP/s.", "",
+           "| set | pairs | kdnb pairs/s | sentence-transformers pairs/s (best batch) | ratio | TFLOP/s | share of peak | model alone: pairs/s | TFLOP/s | share of peak |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for s, r in g['sets'].items():
+        md.append(f"| {s} | {r['pairs']} | {r['kdnb_pairs_per_s']:.0f} | {r['st_pairs_per_s']:.0f} ({r['st_batch_size']}) | {r['ratio']:.2f}× | {r['tflops']} | {r['share_of_peak']:.1%} | "
+                  f"{r['model_only_pairs_per_s']:.0f} | {r['model_only_tflops']} | {r['model_only_share_of_peak']:.1%} |")
+    if g.get('dl19_ndcg10_bf16') is not None: md += ["", f"DL19 nDCG@10 of the GPU bf16 scores: {g['dl19_ndcg10_bf16']:.4f}."]
+    md += ["", "Keys scored there in fp32 (`build_key` wall time, tokenization included): " +
+           ", ".join(f"{n} {k['pairs']} pairs in {k['seconds']} s" for n, k in g['keys'].items()) + ".", ""]
 k_ = res['key']; md += [f"Answer key of {k_['pairs']} pairs in {k_['shards']} shards: full build {k_['full_build_s']}s, rerun of the finished key {k_['rerun_finished_s']}s, "
                         f"resume after `kill -9` at {k_['killed_after_shards']}/{k_['shards']} shards {k_['resume_s']}s ({k_['note']})."]
 (out/'teacher.md').write_text('\n'.join(md) + '\n')
