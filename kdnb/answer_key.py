@@ -97,6 +97,13 @@ def key_dir(dest:str|Path) -> Path:
     "A key's folder: `dest` itself when it is a path, else `<cache>/keys/<dest>`."
     return Path(dest) if ('/' in str(dest) or Path(dest).is_absolute()) else cache_dir()/'keys'/str(dest)
 
+def _write_shard(path:Path, qids, docids, scores:dict):
+    "Write one shard: `qid`, `docid` and a float32 column per teacher; atomically (a temporary name, then a rename)."
+    cols = {'qid': pa.array(list(qids), pa.string()), 'docid': pa.array(list(docids), pa.string())}
+    cols.update({c: pa.array(np.asarray(v, np.float32), pa.float32()) for c, v in scores.items()})
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    pq.write_table(pa.table(cols), tmp); os.replace(tmp, path)
+
 def _shard_path(dest, i): return Path(dest)/'shards'/f"part-{i:05d}.parquet"
 
 def _done_shards(dest, n_shards):
@@ -199,11 +206,8 @@ def build_key(dest:str|Path, # The key's folder (created); a name without '/' go
             idx = by_shard[i]
             qs, ds = [pairs[j][0] for j in idx], [pairs[j][1] for j in idx]
             qt, dt = [queries[q] for q in qs], [text(d) for d in ds]
-            cols = {'qid': pa.array(qs, pa.string()), 'docid': pa.array(ds, pa.string())}
-            for t, m in zip(specs, models): cols[t.column] = pa.array(m.predict(qt, dt, progress=False), pa.float32())
-            tmp = _shard_path(dest, i).with_suffix(f".{os.getpid()}.tmp")
-            pq.write_table(pa.table(cols), tmp)
-            os.replace(tmp, _shard_path(dest, i)); bar.update(len(idx))
+            _write_shard(_shard_path(dest, i), qs, ds, {t.column: m.predict(qt, dt, progress=False) for t, m in zip(specs, models)})
+            bar.update(len(idx))
     return dest
 
 # %% ../nbs/06_answer_key.ipynb #9fddd8a7
@@ -440,9 +444,7 @@ def _write_key(dest:Path, df:pd.DataFrame, man:dict) -> Path:
     shard = shard_of(list(zip(df.qid, df.docid)), man['n_shards'])
     for i in range(man['n_shards']):
         part = df[shard == i]
-        cols = {'qid': pa.array(part.qid, pa.string()), 'docid': pa.array(part.docid, pa.string())}
-        cols.update({c: pa.array(part[c].to_numpy(np.float32), pa.float32()) for c in man['columns']})
-        pq.write_table(pa.table(cols), _shard_path(tmp, i))
+        _write_shard(_shard_path(tmp, i), part.qid, part.docid, {c: part[c] for c in man['columns']})
     (tmp/'manifest.json').write_text(json.dumps(man, indent=2))
     dest.parent.mkdir(parents=True, exist_ok=True); publish_dir(tmp, dest)
     return dest

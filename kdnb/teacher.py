@@ -40,7 +40,7 @@ def default_token_budget(device:torch.device|str # Where the model runs
     return 4096 if torch.device(device).type == 'cpu' else 32768
 
 # %% ../nbs/04_teacher.ipynb #556d0bed
-PRECISION_TOL = {'fp32': 0.01, 'bf16': 0.25, 'fp16': 0.1, 'int8': 3.0}
+PRECISION_TOL = {'fp32': 0.01, 'bf16': 0.25, 'fp16': 0.1, 'int8': 4.0}
 
 def resolve_precision(precision:str|None, # 'auto', 'fp32', 'bf16', 'fp16' or 'int8'; None reads `KDNB_PRECISION`
                       device:torch.device|str # Where the teacher runs
