@@ -15,13 +15,13 @@ def test_relative_kdnb_data_made_absolute(tmp_path):
     for cwd, rel in ((tmp_path/'work', 'data'), (tmp_path/'elsewhere', '../work/data'), (tmp_path, 'work/data')):
         r = _env_sh(cwd, rel)
         assert r.returncode == 0, r.stderr
-        assert Path(r.stdout.strip()) == (tmp_path/'work'/'data').resolve()
+        assert Path(r.stdout.strip()).resolve() == (tmp_path/'work'/'data').resolve()
 
 def test_absolute_and_default_kdnb_data(tmp_path, data_root):
     r = _env_sh(tmp_path, data_root)
-    assert r.returncode == 0 and Path(r.stdout.strip()) == Path(data_root).resolve()
+    assert r.returncode == 0 and Path(r.stdout.strip()).resolve() == Path(data_root).resolve()   # env.sh keeps symbolic links
     r = _env_sh(tmp_path, None)   # default: shared/data beside the checkout
-    assert r.returncode == 0 and Path(r.stdout.strip()) == (project_root().parent/'shared'/'data').resolve()
+    assert r.returncode == 0 and Path(r.stdout.strip()).resolve() == (project_root().parent/'shared'/'data').resolve()
 
 def test_missing_kdnb_data_is_named(tmp_path):
     r = _env_sh(tmp_path, 'no/such/folder')
