@@ -6,8 +6,10 @@ One run, on two sets of real pairs, with the zoo's MiniLM-L12 teacher at max len
 Each scorer first picks its best batch setting on a sample of the set. Reported per set and scorer: pairs/s, the
 ratio to sentence-transformers (fp32, its default), the achieved GFLOP/s counted from the real token lengths
 (`encoder_flops`) and its share of the bf16 matrix peak measured in the same run (2048^3 products), the largest
-score difference to kdnb fp32, and on DL19 the re-ranking nDCG@10. GPU figures, measured on a lent GPU machine by
-`tests/bench/teacher_gpu.py`, are merged in from `outputs/bench/teacher_gpu.json` when present. Also: the time of
+score difference to kdnb fp32, and on DL19 the re-ranking nDCG@10. On a machine with a GPU the run also measures it
+(bf16: kdnb and sentence-transformers pairs/s, the share of the card's measured matrix peak); GPU figures measured
+on a lent GPU machine without the data by `tests/bench/teacher_gpu.py` are merged in from
+`outputs/bench/teacher_gpu.json` when present. Also: the time of
 a rerun on a finished key and of a resume after a kill. Writes outputs/bench/teacher.json and .md.
 
 usage: KDNB_DATA=../shared/data python tests/bench/bench_teacher.py [--quick]
@@ -110,6 +112,11 @@ for sname, (pairs, queries, passages) in sets.items():
     res['sets'][sname] = dict(pairs=len(pairs), mean_tokens=round(float(np.mean(lens)), 1), gflop_per_pair=round(flops/len(pairs)/1e9, 3), scorers=rows)
 
 gp = project_path(args.out)/'teacher_gpu.json'
+if torch.cuda.is_available():   # a GPU here: measure it in this run (teacher_gpu.py does the same on a machine without the data)
+    sys.path.insert(0, str(Path(__file__).resolve().parent)); from teacher_gpu import gpu_figures
+    full = {n: dict(pairs=p.pairs(), queries=p.queries, passages=p.passages) for n, p in (('dl19-bm25', dl19), ('scifact-train-bm25', sf))}
+    g = gpu_figures(full); g['keys'] = {}
+    gp.write_text(json.dumps(g) + '\n')
 if gp.is_file():
     g = json.loads(gp.read_text())
     g['dl19_ndcg10_bf16'] = ndcg([(q, d) for q, d, _ in g['dl19_scores_bf16']], [s for _, _, s in g['dl19_scores_bf16']]) if not args.quick else None
@@ -157,8 +164,9 @@ if 'gpu' in res:
         md.append(f"| {s} | {r['pairs']} | {r['kdnb_pairs_per_s']:.0f} | {r['st_pairs_per_s']:.0f} ({r['st_batch_size']}) | {r['ratio']:.2f}× | {r['tflops']} | {r['share_of_peak']:.1%} | "
                   f"{r['model_only_pairs_per_s']:.0f} | {r['model_only_tflops']} | {r['model_only_share_of_peak']:.1%} |")
     if g.get('dl19_ndcg10_bf16') is not None: md += ["", f"DL19 nDCG@10 of the GPU bf16 scores: {g['dl19_ndcg10_bf16']:.4f}."]
-    md += ["", "Keys scored there in fp32 (`build_key` wall time, tokenization included): " +
-           ", ".join(f"{n} {k['pairs']} pairs in {k['seconds']} s" for n, k in g['keys'].items()) + ".", ""]
+    if g.get('keys'): md += ["", "Keys scored there in fp32 (`build_key` wall time, tokenization included): " +
+                             ", ".join(f"{n} {k['pairs']} pairs in {k['seconds']} s" for n, k in g['keys'].items()) + "."]
+    md += [""]
 k_ = res['key']; md += [f"Answer key of {k_['pairs']} pairs in {k_['shards']} shards: full build {k_['full_build_s']}s, rerun of the finished key {k_['rerun_finished_s']}s, "
                         f"resume after `kill -9` at {k_['killed_after_shards']}/{k_['shards']} shards {k_['resume_s']}s ({k_['note']})."]
 (out/'teacher.md').write_text('\n'.join(md) + '\n')
