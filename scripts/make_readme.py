@@ -46,7 +46,36 @@ def keys_table():
         rows.append(f"| `{v['name']}` | {v['n_pairs']:,} | {v['bytes']/1024:.0f} KiB | {t['precision']} | {t['device']} | {v['scored'][:10]} |")
     return '\n'.join(rows)
 
-TABLES = {'teacher': teacher_table, 'encode': encode_table, 'keys': keys_table}
+def _p(p): return 'p < 0.001' if p < 0.001 else f"p {p:.2g}"
+
+def summary_table():
+    "The project's headline figures, each from its experiment's or benchmark's output files."
+    rows = ["| what | figure | where |", "|---|---|---|"]
+    t = _load('outputs/teacher_rerank/metrics.json'); teacher = [k for k in t if k != 'BM25'][0]
+    rows.append(f"| BM25 / the MiniLM-L12 teacher, DL19 re-rank nDCG@10 | {t['BM25']['nDCG@10']:.4f} / {t[teacher]['nDCG@10']:.4f} | `outputs/teacher_rerank/` |")
+    tr = _load('outputs/bench/train.json'); q = tr['quality']
+    rows.append(f"| training speed, kdnb against `SentenceTransformerTrainer` ({tr['loss']}, {tr['model']}, {len(tr['runs'])} seeds, fp32) | "
+                f"{tr['examples_per_s']['kdnb']} / {tr['examples_per_s']['sentence-transformers']} groups/s = {tr['ratio']:.2f}× | `outputs/bench/train.json` |")
+    d, sf = q['dl19-rerank'], q['scifact-full']
+    rows.append(f"| the same students' nDCG@10, kdnb / sentence-transformers: DL19 re-rank; SciFact test | "
+                f"{d['mean']['kdnb']:.4f} / {d['mean']['sentence-transformers']:.4f} ({_p(d['paired_ttest_p'])}); "
+                f"{sf['mean']['kdnb']:.4f} / {sf['mean']['sentence-transformers']:.4f} ({_p(sf['paired_ttest_p'])}) | `outputs/bench/train.json` |")
+    l6 = _load('outputs/bench/train_all-MiniLM-L6-v2_seed42.json')
+    rows.append(f"| training speed, {l6['model']}, 1 seed, {l6['steps']} steps | {l6['ratio']:.2f}× | `outputs/bench/train_all-MiniLM-L6-v2_seed42.json` |")
+    g = _load('outputs/gain/gain.json')
+    for ev, name in (('dl19-rerank', 'DL19 re-rank'), ('scifact-full', 'SciFact test (zero-shot)')):
+        t_ = g['paired_ttest'][ev]
+        rows.append(f"| distillation gain, main job defaults, {len(g['seeds'])} seeds: {name} nDCG@10 | {g['mean'][ev + ' before']:.4f} → "
+                    f"{g['mean'][ev + ' after']:.4f} ± {g['sd'][ev + ' after']:.4f} ({_p(t_['p'])}) | `outputs/gain/` |")
+    for folder in ('main', 'main_l6'):
+        m, info = _load(f'outputs/{folder}/metrics.json'), _load(f'outputs/{folder}/run_info.json')
+        rows.append(f"| main job, {info['parameters']['student']}, seed {info['parameters']['seed']}: DL19 re-rank; SciFact test nDCG@10 | "
+                    f"{m['dl19-rerank']['student before']['nDCG@10']:.4f} → {m['dl19-rerank']['student after']['nDCG@10']:.4f}; "
+                    f"{m['scifact-full']['student before']['nDCG@10']:.4f} → {m['scifact-full']['student after']['nDCG@10']:.4f} "
+                    f"({info['timings']['total_s']/60:.1f} min) | `outputs/{folder}/` |")
+    return '\n'.join(rows)
+
+TABLES = {'teacher': teacher_table, 'encode': encode_table, 'keys': keys_table, 'summary': summary_table}
 
 def fill(md):
     return re.sub(r'^\{\{results:(\w+)\}\}$', lambda m: TABLES[m.group(1)](), md, flags=re.M)
