@@ -99,7 +99,7 @@ class TrainConfig:
     batch_size:int=32 # Groups per batch (per process)
     grad_accum:int=1 # Batches per optimizer step
     max_grad_norm:float|None=1.0 # Clip the global gradient norm; None: no clipping
-    precision:str|None=None # 'auto' (bf16 on CUDA), 'fp32', 'bf16', 'fp16'
+    precision:str|None=None # 'auto' (bf16 where native, CPU too), 'fp32', 'bf16', 'fp16'
     grad_checkpointing:bool=False # Recompute activations in the backward pass
     bucket:int=50 # Batches per length-sorted bucket
     eval_every:int|None=None # Evaluate every this many steps; None: at the end of each epoch
@@ -178,7 +178,7 @@ def train(student, # A kdnb student (e.g. `BiEncoder`)
     if main: out.mkdir(parents=True, exist_ok=True)
     loss_fn = get_loss(cfg.loss, **cfg.loss_kwargs)
     device = student.device
-    dtype = get_dtype(cfg.precision, device); amp = device.type == 'cuda' and dtype != torch.float32
+    dtype = get_dtype(cfg.precision, device); amp = dtype != torch.float32   # autocast on CUDA and on a CPU (outputs/bench/train_precision.json)
     if cfg.grad_checkpointing: student.gradient_checkpointing_enable()
     torch.manual_seed(cfg.seed); random.seed(cfg.seed); np.random.seed(cfg.seed)
     model = student
@@ -279,7 +279,7 @@ def train(student, # A kdnb student (e.g. `BiEncoder`)
 
 # %% ../nbs/10_training.ipynb #a30dbd3d
 def _ddp_demo(tiny, out, batch_size, steps):
-    "Train the tiny student on synthetic groups (for the DDP test): run under torchrun or alone."
+    "Train the tiny student on synthetic groups in fp32 (for the DDP test, exact to 1e-5): run under torchrun or alone."
     from kdnb.students import BiEncoder
     rows = [dict(qid=f"q{i}", query=f"query {i}", docids=[f"p{i}", f"n{i}a", f"n{i}b"], scores=[3.0, 1.0 - i/10, -2.0]) for i in range(16)]
     texts = {d: f"passage {d} " + 'word ' * (int(d[1:].rstrip('ab')) % 5) for r in rows for d in r['docids']}
@@ -287,5 +287,5 @@ def _ddp_demo(tiny, out, batch_size, steps):
     st.encoder.config.hidden_dropout_prob = 0.0
     for m in st.modules():
         if isinstance(m, torch.nn.Dropout): m.p = 0.0
-    train(st, GroupData(rows, texts), out, TrainConfig(lr=1e-3, batch_size=int(batch_size), max_steps=int(steps), bucket=1), progress=False)
+    train(st, GroupData(rows, texts), out, TrainConfig(lr=1e-3, batch_size=int(batch_size), max_steps=int(steps), bucket=1, precision='fp32'), progress=False)
     if dist.is_initialized(): dist.destroy_process_group()

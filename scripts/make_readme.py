@@ -60,6 +60,10 @@ def summary_table():
     rows.append(f"| the same students' nDCG@10, kdnb / sentence-transformers: DL19 re-rank; SciFact test | "
                 f"{d['mean']['kdnb']:.4f} / {d['mean']['sentence-transformers']:.4f} ({_p(d['paired_ttest_p'])}); "
                 f"{sf['mean']['kdnb']:.4f} / {sf['mean']['sentence-transformers']:.4f} ({_p(sf['paired_ttest_p'])}) | `outputs/bench/train.json` |")
+    pr = _load('outputs/bench/train_precision.json'); g = pr['groups_per_s']
+    rows.append(f"| training in bf16 against fp32 ({pr['model']}, {pr['steps']} steps, 1 seed), kdnb; sentence-transformers | "
+                f"{g['bf16']['kdnb']} / {g['fp32']['kdnb']} groups/s = {pr['bf16_over_fp32']['kdnb']:.2f}×; "
+                f"{g['bf16']['sentence-transformers']} / {g['fp32']['sentence-transformers']} = {pr['bf16_over_fp32']['sentence-transformers']:.2f}× | `outputs/bench/train_precision.json` |")
     l6 = _load('outputs/bench/train_all-MiniLM-L6-v2_seed42.json')
     rows.append(f"| training speed, {l6['model']}, 1 seed, {l6['steps']} steps | {l6['ratio']:.2f}× | `outputs/bench/train_all-MiniLM-L6-v2_seed42.json` |")
     g = _load('outputs/gain/gain.json')

@@ -28,6 +28,8 @@ ap.add_argument('--batch-size', type=int, default=16); ap.add_argument('--k', ty
 ap.add_argument('--max-len', type=int, default=256); ap.add_argument('--lr', type=float, default=2e-5)
 ap.add_argument('--quality', action='store_true'); ap.add_argument('--seeds', default='42')
 ap.add_argument('--out', default='outputs/bench')
+ap.add_argument('--precisions', default=None, help="e.g. fp32,bf16: training speed only, both trainers in each precision, one run; "
+                                                   "writes train_precision.json")
 a = ap.parse_args()
 
 # --- the same groups for both ---
@@ -41,14 +43,14 @@ groups = groups.select([i % len(groups) for i in range(n)])   # exactly `steps` 
 data = GroupData(groups, texts)
 print(f"{len(data)} groups of 1+{a.k}; {a.steps} steps of {a.batch_size}; {a.model}; max length {a.max_len}; torch {torch.get_num_threads()} threads")
 
-def kdnb_run(seed, out):
+def kdnb_run(seed, out, precision='fp32'):
     seed_everything(seed)
-    st = BiEncoder(a.model, device='cpu', scale=1.0, query_max_len=a.max_len, passage_max_len=a.max_len)
+    st = BiEncoder(a.model, device='cpu', scale=1.0, query_max_len=a.max_len, passage_max_len=a.max_len, precision=precision)
     cfg = TrainConfig(loss='margin_mse', lr=a.lr, batch_size=a.batch_size, max_steps=a.steps, warmup_ratio=0.1, seed=seed,
-                      save_every=10**9, log_every=10**9, max_grad_norm=1.0, weight_decay=0.01)
+                      save_every=10**9, log_every=10**9, max_grad_norm=1.0, weight_decay=0.01, precision=precision)
     t = time.perf_counter(); train(st, data, out, cfg, resume=False, progress=False); return st, time.perf_counter() - t
 
-def st_run(seed, out):
+def st_run(seed, out, precision='fp32'):
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments, losses
     seed_everything(seed)
     m = SentenceTransformer(resolve_model(a.model), device='cpu'); m.max_seq_length = a.max_len
@@ -59,7 +61,7 @@ def st_run(seed, out):
     args = SentenceTransformerTrainingArguments(output_dir=str(out), per_device_train_batch_size=a.batch_size, max_steps=a.steps,
                                                 learning_rate=a.lr, warmup_ratio=0.1, weight_decay=0.01, max_grad_norm=1.0, seed=seed,
                                                 save_strategy='no', report_to='none', logging_steps=10**9, use_cpu=True,
-                                                dataloader_drop_last=False, disable_tqdm=True)
+                                                dataloader_drop_last=False, disable_tqdm=True, bf16=precision == 'bf16')
     tr = SentenceTransformerTrainer(model=m, args=args, train_dataset=ds, loss=losses.MarginMSELoss(m))
     t = time.perf_counter(); tr.train(); return m, time.perf_counter() - t
 
@@ -69,6 +71,23 @@ class STEncoder:
     def __init__(self, m): self.m = m
     def encode_queries(self, texts, **kw): return self.m.encode(list(texts), batch_size=64, convert_to_numpy=True)
     def encode_passages(self, texts, **kw): return self.m.encode(list(texts), batch_size=64, convert_to_numpy=True)
+
+if a.precisions:   # speed of both trainers in each precision, in one run
+    from kdnb.core import cpu_bf16_native
+    pr = dict(device=f"cpu, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)", cpu_bf16_native=cpu_bf16_native(),
+              model=a.model, steps=a.steps, batch_size=a.batch_size, k=a.k, max_length=a.max_len, lr=a.lr, loss='MarginMSE', seed=int(a.seeds.split(',')[0]),
+              groups_per_s={})
+    for p in a.precisions.split(','):
+        with tempfile.TemporaryDirectory() as d:
+            _, st_s = st_run(pr['seed'], Path(d)/'st', p); _, kd_s = kdnb_run(pr['seed'], Path(d)/'kd', p)
+        pr['groups_per_s'][p] = {'kdnb': round(n/kd_s, 2), 'sentence-transformers': round(n/st_s, 2)}
+        print(f"{p}: kdnb {n/kd_s:.2f} groups/s, sentence-transformers {n/st_s:.2f} groups/s", flush=True)
+    g = pr['groups_per_s']
+    if 'fp32' in g and 'bf16' in g:
+        pr['bf16_over_fp32'] = {w: round(g['bf16'][w] / g['fp32'][w], 3) for w in ('kdnb', 'sentence-transformers')}
+        pr['kdnb_bf16_over_st_best'] = round(g['bf16']['kdnb'] / max(g[p]['sentence-transformers'] for p in g), 3)
+    out = project_path(a.out); out.mkdir(parents=True, exist_ok=True)
+    (out/'train_precision.json').write_text(json.dumps(pr, indent=2) + '\n'); print(json.dumps(pr)); raise SystemExit
 
 res = dict(device=f"cpu, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)", model=a.model,
            steps=a.steps, batch_size=a.batch_size, k=a.k, max_length=a.max_len, lr=a.lr, loss='MarginMSE', runs=[])
