@@ -20,9 +20,9 @@ from .data import Corpus, Pool
 # %% auto #0
 __all__ = ['DEFAULT_TEACHER', 'KEYS', 'PUBLISHED_FORMAT', 'TeacherSpec', 'as_specs', 'stable_hash', 'shard_of', 'sha256_lines',
            'weights_sha256', 'key_dir', 'key_manifest', 'build_key', 'AnswerKey', 'load_key', 'ensemble',
-           'relevance_split', 'plot_score_distributions', 'rank_curve', 'plot_rank_curves', 'key_pool', 'published_dir',
-           'export_key', 'read_published', 'import_key', 'build_named_key', 'export_flag_kd', 'export_trec_run',
-           'key_from_scores', 'import_flag_kd', 'import_trec_run', 'main']
+           'relevance_split', 'plot_score_distributions', 'rank_curve', 'plot_rank_curves', 'key_pool', 'key_qrels',
+           'published_dir', 'export_key', 'read_published', 'import_key', 'build_named_key', 'export_flag_kd',
+           'export_trec_run', 'key_from_scores', 'import_flag_kd', 'import_trec_run', 'main']
 
 # %% ../nbs/06_answer_key.ipynb #f15b4099
 @dataclass
@@ -347,11 +347,14 @@ def plot_rank_curves(keys:dict, # name -> AnswerKey
 # %% ../nbs/06_answer_key.ipynb #70f7feae
 DEFAULT_TEACHER = 'ms-marco-MiniLM-L-12-v2'
 KEYS = {
-    'scifact-train-bm25': dict(collection='scifact', split='train', k=100,
+    'scifact-train-bm25': dict(collection='scifact', split='train', k=100, qrels=('beir', 'scifact', 'train'), min_grade=1,
                                description='SciFact train queries x BM25 top-100 (bm25s k1=0.9 b=0.4) over the SciFact corpus; for training'),
-    'dl21-bm25': dict(system='BM25', year='dl21', k=100, description='TREC DL 2021 BM25 top-100 pool; for training (transfer set)'),
-    'dl22-bm25': dict(system='BM25', year='dl22', k=100, description='TREC DL 2022 BM25 top-100 pool; for training (transfer set)'),
-    'dl19-bm25': dict(system='BM25', year='dl19', k=100, description='TREC DL 2019 BM25 top-100 pool; for evaluation only'),
+    'dl21-bm25': dict(system='BM25', year='dl21', k=100, qrels=('dl', 'dl21'), min_grade=2,
+                      description='TREC DL 2021 BM25 top-100 pool; for training (transfer set)'),
+    'dl22-bm25': dict(system='BM25', year='dl22', k=100, qrels=None, min_grade=1,
+                      description='TREC DL 2022 BM25 top-100 pool; for training (transfer set)'),
+    'dl19-bm25': dict(system='BM25', year='dl19', k=100, qrels=('dl', 'dl19'), min_grade=2,
+                      description='TREC DL 2019 BM25 top-100 pool; for evaluation only'),
 }
 
 def key_pool(name:str # A key of `KEYS`
@@ -364,6 +367,18 @@ def key_pool(name:str # A key of `KEYS`
         return bm25_pool(spec['collection'], k=spec['k'], split=spec['split'], show_progress=False)
     from kdnb.data import load_pool
     return load_pool(spec['system'], spec['year'], k=spec['k'])
+
+def key_qrels(name:str # A key of `KEYS`
+             ) -> tuple[dict|None, int]:
+    "The judgments of a named key's queries and the grade counted as relevant; None where there are none here."
+    if name not in KEYS: raise InputError(f"unknown key {name!r}; known keys: {sorted(KEYS)}")
+    src, mg = KEYS[name]['qrels'], KEYS[name]['min_grade']
+    if src is None: return None, mg
+    if src[0] == 'dl':
+        from kdnb.data import dl_qrels
+        return dl_qrels(src[1]), mg
+    from kdnb.data import load_beir
+    return load_beir(src[1], src[2], check=False).qrels, mg
 
 
 # %% ../nbs/06_answer_key.ipynb #a2f9501f

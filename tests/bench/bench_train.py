@@ -13,7 +13,7 @@ import argparse, json, os, tempfile, time, warnings
 from pathlib import Path
 import numpy as np, torch, datasets
 from kdnb.core import project_path, seed_everything
-from kdnb.answer_key import load_key, key_pool
+from kdnb.answer_key import load_key, key_pool, key_qrels
 from kdnb.sampling import make_groups
 from kdnb.students import BiEncoder
 from kdnb.training import GroupData, TrainConfig, train
@@ -34,7 +34,8 @@ a = ap.parse_args()
 
 # --- the same groups for both ---
 parts, texts = [], {}
-for name, qrels, mg in (('dl21-bm25', dl_qrels('dl21'), 2), ('dl22-bm25', None, 1)):
+for name in ('dl21-bm25', 'dl22-bm25'):
+    qrels, mg = key_qrels(name)
     key = load_key(name, quiet=True); pool = key_pool(name); texts.update(pool.passages)
     parts.append(make_groups(key, pool.queries, qrels, sampler='stratified', k=a.k, seed=0, min_grade=mg))
 groups = datasets.concatenate_datasets(parts)
