@@ -253,8 +253,7 @@ def load_key(path:str|Path, # The key's folder, or a name under `<cache>/keys/`
              quiet:bool=False # Don't print the provenance
             ) -> AnswerKey:
     "Load an answer key and show its provenance."
-    p = Path(path)
-    if not (p/'manifest.json').is_file() and not p.is_absolute() and '/' not in str(path): p = cache_dir()/'keys'/str(path)
+    p = Path(path) if (Path(path)/'manifest.json').is_file() else key_dir(path)   # a folder here, else a name in the cache
     mf = p/'manifest.json'
     if not mf.is_file(): raise InputError("not an answer key (no manifest.json)", path=p)
     man = json.loads(mf.read_text())
