@@ -346,13 +346,13 @@ def plot_rank_curves(keys:dict, # name -> AnswerKey
 # %% ../nbs/06_answer_key.ipynb #70f7feae
 DEFAULT_TEACHER = 'ms-marco-MiniLM-L-12-v2'
 KEYS = {
-    'scifact-train-bm25': dict(collection='scifact', split='train', k=100, qrels=('beir', 'scifact', 'train'), min_grade=1,
+    'scifact-train-bm25': dict(collection='scifact', split='train', k=100, qrels=('beir', 'scifact', 'train'), min_grade=1, role='train',
                                description='SciFact train queries x BM25 top-100 (bm25s k1=0.9 b=0.4) over the SciFact corpus; for training'),
-    'dl21-bm25': dict(system='BM25', year='dl21', k=100, qrels=('dl', 'dl21'), min_grade=2,
+    'dl21-bm25': dict(system='BM25', year='dl21', k=100, qrels=('dl', 'dl21'), min_grade=2, role='train',
                       description='TREC DL 2021 BM25 top-100 pool; for training (transfer set)'),
-    'dl22-bm25': dict(system='BM25', year='dl22', k=100, qrels=None, min_grade=1,
+    'dl22-bm25': dict(system='BM25', year='dl22', k=100, qrels=None, min_grade=1, role='train',
                       description='TREC DL 2022 BM25 top-100 pool; for training (transfer set)'),
-    'dl19-bm25': dict(system='BM25', year='dl19', k=100, qrels=('dl', 'dl19'), min_grade=2,
+    'dl19-bm25': dict(system='BM25', year='dl19', k=100, qrels=('dl', 'dl19'), min_grade=2, role='test',
                       description='TREC DL 2019 BM25 top-100 pool; for evaluation only'),
 }
 

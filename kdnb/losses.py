@@ -13,8 +13,9 @@ from .core import InputError
 
 # %% auto #0
 __all__ = ['LOSSES', 'check_scores', 'check_teacher', 'pointwise_mse', 'margin_mse', 'constant_margin_mse', 'infonce',
-           'inbatch_infonce', 'kl_distill', 'pointwise_bce', 'distill_ranknet', 'approx_ranks', 'average_ranks',
-           'adr_mse', 'ScoreLoss', 'get_loss', 'flops', 'l1_reg', 'reg_weight', 'splade_loss']
+           'inbatch_infonce', 'own_group', 'margin_mse_inbatch', 'kl_distill', 'pointwise_bce', 'distill_ranknet',
+           'approx_ranks', 'average_ranks', 'adr_mse', 'ScoreLoss', 'get_loss', 'flops', 'l1_reg', 'reg_weight',
+           'splade_loss']
 
 # %% ../nbs/08_losses.ipynb #78eb7961
 def _shape(x): return tuple(x.shape)
@@ -99,6 +100,23 @@ def inbatch_infonce(scores:Tensor, # Query × passage scores, (B, N): every quer
     if ((targets < 0) | (targets >= N)).any(): raise InputError(f"inbatch_infonce: targets must lie in 0..{N-1}")
     return F.cross_entropy(S / temperature, targets)
 
+# %% ../nbs/08_losses.ipynb #67472d19
+def own_group(S:Tensor # In-batch scores, (B, B(1+k)), positives first: passage j of query b in column j*B + b
+             ) -> Tensor:
+    "Each query's scores with its own 1+k passages, (B, 1+k), out of the in-batch matrix."
+    S = check_scores(S, 'own_group'); B, N = S.shape
+    if N % B: raise InputError(f"in-batch scores {_shape(S)}: the passages are not B(1+k) for B = {B} queries")
+    return torch.diagonal(S.view(B, N // B, B), dim1=0, dim2=2).T
+
+def margin_mse_inbatch(S:Tensor, # In-batch scores, (B, B(1+k)), positives first
+                       t:Tensor, # Teacher scores of each query's own group, (B, 1+k)
+                       weight:float=1.0, # lambda, the weight of the in-batch InfoNCE term
+                       temperature:float=1.0 # Softmax temperature of the in-batch term
+                      ) -> Tensor:
+    "MarginMSE on each query's own group plus `weight` times InfoNCE over every passage in the batch."
+    return margin_mse(own_group(S), t) + weight * inbatch_infonce(S, temperature)
+margin_mse_inbatch.inbatch = True
+
 # %% ../nbs/08_losses.ipynb #79b43ed1
 def kl_distill(s:Tensor, # Student scores, (B, 1+k)
                t:Tensor, # Teacher scores, (B, 1+k)
@@ -166,7 +184,7 @@ def adr_mse(s:Tensor, # Student scores, (B, 1+k)
 # %% ../nbs/08_losses.ipynb #ee9a8f85
 LOSSES = {'margin_mse': margin_mse, 'constant_margin_mse': constant_margin_mse, 'infonce': infonce,
           'inbatch_infonce': inbatch_infonce, 'kl': kl_distill, 'bce': pointwise_bce, 'mse': pointwise_mse,
-          'ranknet': distill_ranknet, 'adr_mse': adr_mse}
+          'ranknet': distill_ranknet, 'adr_mse': adr_mse, 'margin_mse_inbatch': margin_mse_inbatch}
 
 def _get_fn(name):
     if name not in LOSSES: raise InputError(f"unknown loss {name!r}; valid names: {', '.join(sorted(LOSSES))}")
@@ -188,6 +206,11 @@ class ScoreLoss(nn.Module):
         has_var = any(p.kind == inspect.Parameter.VAR_KEYWORD for p in params.values())
         bad = [k for k in kw if k not in ok and not has_var]
         if bad: raise InputError(f"{self.name}: unknown option {bad[0]!r}; it takes: {', '.join(ok) or 'none'}")
+
+    @property
+    def inbatch(self) -> bool:
+        "True when the loss takes the in-batch score matrix, (B, B(1+k)), instead of (B, 1+k)."
+        return getattr(self.fn, 'inbatch', False)
 
     @property
     def needs_teacher(self) -> bool:

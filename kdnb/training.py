@@ -17,7 +17,8 @@ from .core import InputError, get_device, get_dtype, project_path, publish_dir
 from .losses import get_loss
 
 # %% auto #0
-__all__ = ['GroupData', 'batch_plan', 'TrainConfig', 'rng_state', 'set_rng_state', 'param_groups', 'plot_curves', 'train']
+__all__ = ['GroupData', 'batch_plan', 'TrainConfig', 'rng_state', 'set_rng_state', 'set_dropout', 'param_groups', 'plot_curves',
+           'train']
 
 # %% ../nbs/10_training.ipynb #656624f5
 class GroupData:
@@ -101,6 +102,7 @@ class TrainConfig:
     max_grad_norm:float|None=1.0 # Clip the global gradient norm; None: no clipping
     precision:str|None=None # 'auto' (bf16 where native, CPU too), 'fp32', 'bf16', 'fp16'
     grad_checkpointing:bool=False # Recompute activations in the backward pass
+    dropout:float|None=None # Dropout probability of every dropout layer while training; None: the model's own
     bucket:int=50 # Batches per length-sorted bucket
     eval_every:int|None=None # Evaluate every this many steps; None: at the end of each epoch
     eval_first:bool=True # Evaluate before the first step too, so the untrained student can be the best checkpoint
@@ -128,6 +130,15 @@ def set_rng_state(s:dict):
 
 # %% ../nbs/10_training.ipynb #41e676ea
 def _unwrap(m): return m.module if hasattr(m, 'module') else m
+
+def set_dropout(model:torch.nn.Module, # A student or any module
+                p:float # The probability for every `nn.Dropout` in it (attention dropout too)
+               ) -> int:
+    "Set every dropout layer's probability; returns how many were set."
+    if not 0 <= p < 1: raise InputError(f"dropout must lie in [0, 1), got {p}")
+    ds = [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+    for m in ds: m.p = p
+    return len(ds)
 
 def param_groups(model:torch.nn.Module, weight_decay:float) -> list[dict]:
     "AdamW parameter groups: decay on weights, none on biases and LayerNorm."
@@ -180,6 +191,7 @@ def train(student, # A kdnb student (e.g. `BiEncoder`)
     device = student.device
     dtype = get_dtype(cfg.precision, device); amp = dtype != torch.float32   # autocast on CUDA and on a CPU (outputs/bench/train_precision.json)
     if cfg.grad_checkpointing: student.gradient_checkpointing_enable()
+    if cfg.dropout is not None: set_dropout(student, cfg.dropout)
     torch.manual_seed(cfg.seed); random.seed(cfg.seed); np.random.seed(cfg.seed)
     model = student
     if world > 1:
@@ -253,7 +265,7 @@ def train(student, # A kdnb student (e.g. `BiEncoder`)
         acc = 0
         for q, p, t in loader:
             with torch.autocast(device.type, dtype=dtype, enabled=amp):
-                s = model(q, p)
+                s = model(q, p, inbatch=True) if loss_fn.inbatch else model(q, p)   # (B, B(1+k)) for an in-batch loss
                 loss = loss_fn(s.float(), t.to(device)) / cfg.grad_accum
             loss.backward(); acc += 1; pos += 1; losses.append(loss.item() * cfg.grad_accum)
             if acc < cfg.grad_accum: continue

@@ -66,20 +66,29 @@ def summary_table():
                 f"{g['bf16']['sentence-transformers']} / {g['fp32']['sentence-transformers']} = {pr['bf16_over_fp32']['sentence-transformers']:.2f}× | `outputs/bench/train_precision.json` |")
     l6 = _load('outputs/bench/train_all-MiniLM-L6-v2_seed42.json')
     rows.append(f"| training speed, {l6['model']}, 1 seed, {l6['steps']} steps | {l6['ratio']:.2f}× | `outputs/bench/train_all-MiniLM-L6-v2_seed42.json` |")
-    g = _load('outputs/gain/gain.json')
-    for ev, name in (('dl19-rerank', 'DL19 re-rank'), ('scifact-full', 'SciFact test (zero-shot)')):
-        t_ = g['paired_ttest'][ev]
-        rows.append(f"| distillation gain, main job defaults, {len(g['seeds'])} seeds: {name} nDCG@10 | {g['mean'][ev + ' before']:.4f} → "
-                    f"{g['mean'][ev + ' after']:.4f} ± {g['sd'][ev + ' after']:.4f} ({_p(t_['p'])}) | `outputs/gain/` |")
-    for folder in ('main', 'main_l6'):
-        m, info = _load(f'outputs/{folder}/metrics.json'), _load(f'outputs/{folder}/run_info.json')
-        rows.append(f"| main job, {info['parameters']['student']}, seed {info['parameters']['seed']}: DL19 re-rank; SciFact test nDCG@10 | "
-                    f"{m['dl19-rerank']['student before']['nDCG@10']:.4f} → {m['dl19-rerank']['student after']['nDCG@10']:.4f}; "
-                    f"{m['scifact-full']['student before']['nDCG@10']:.4f} → {m['scifact-full']['student after']['nDCG@10']:.4f} "
-                    f"({info['timings']['total_s']/60:.1f} min) | `outputs/{folder}/` |")
+    m, info = _load('outputs/main/metrics.json'), _load('outputs/main/run_info.json'); c = info['config']
+    rows.append(f"| the main job ({c['student']}, seed {c['seed']}, trained on {c['train']}): SciFact test; DL19 re-rank nDCG@10 | "
+                f"{m['scifact-full']['student before']['nDCG@10']:.4f} → {m['scifact-full']['student after']['nDCG@10']:.4f}; "
+                f"{m['dl19-rerank']['student before']['nDCG@10']:.4f} → {m['dl19-rerank']['student after']['nDCG@10']:.4f} "
+                f"(checkpoint chosen on dev: step {info['best_step']}; {info['timings']['total_s']/60:.1f} min) | `outputs/main/` |")
     return '\n'.join(rows)
 
-TABLES = {'teacher': teacher_table, 'encode': encode_table, 'keys': keys_table, 'summary': summary_table}
+def distill_table():
+    "The distillation gain over seeds for each student, from outputs/gain*/gain.json (written by kdnb.pipeline.distill_seeds)."
+    from kdnb.pipeline import gain_table
+    gs = [json.loads(g.read_text()) for g in sorted(root.glob('outputs/gain*/gain.json'))]
+    if not gs: sys.exit("outputs/gain*/gain.json are missing: the README's distillation table is generated from them")
+    return ("nDCG@10. p: paired t-test over queries of each query's nDCG@10 averaged over the seeds "
+            f"({'; '.join(', '.join(map(str, g['seeds'])) for g in gs)}), after against before; Holm: corrected over the test sets; "
+            "▲/▼: a significant gain/loss.\n\n" + gain_table(gs))
+
+def tuning_table():
+    "The tuning trials on dev, from outputs/tuning/ (kdnb.pipeline.trials_table)."
+    from kdnb.pipeline import trials_table
+    return trials_table(root/'outputs'/'tuning').round(4).to_markdown()
+
+TABLES = {'teacher': teacher_table, 'encode': encode_table, 'keys': keys_table, 'summary': summary_table, 'distill': distill_table,
+          'tuning': tuning_table}
 
 def fill(md):
     return re.sub(r'^\{\{results:(\w+)\}\}$', lambda m: TABLES[m.group(1)](), md, flags=re.M)

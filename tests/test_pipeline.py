@@ -1,0 +1,49 @@
+"The pipeline: bad input stops before any work; smoke runs of the main job and the seeds experiment on tiny settings."
+import json, pytest, papermill as pm
+from kdnb.core import InputError, project_root
+from kdnb.pipeline import DistillConfig, distill, distill_seeds, prepare
+
+TINY = dict(train='dl21-bm25', dev='dl21-bm25', eval_sets='cranfield-full', max_steps=2, batch_size=4, k=2, rounds=1, passage_max_len=64)
+
+@pytest.mark.parametrize('bad, msg', [
+    (dict(train='msmarco'), "unknown training set 'msmarco'"),
+    (dict(train='dl19-bm25'), 'is a test set'),
+    (dict(dev='dl19-bm25'), "dev set dl19-bm25 overlaps the test set 'dl19-rerank'"),
+    (dict(train='dl21-bm25,dl22-bm25', weights='1,2,3'), '3 mixing weights [1.0, 2.0, 3.0] for 2 training sets'),
+    (dict(eval_sets='scifact'), "unknown evaluation set 'scifact'"),
+    (dict(positives='human'), 'positives must be one of'),
+])
+def test_bad_input_stops_before_work(tmp_path, data_root, bad, msg):
+    with pytest.raises(InputError) as e: distill(tmp_path/'run', **{**TINY, **bad})
+    assert msg in str(e.value) and not (tmp_path/'run').exists()
+
+def test_not_a_student(tmp_path, data_root):
+    (tmp_path/'model').mkdir(); (tmp_path/'model'/'notes.txt').write_text('not a model')
+    with pytest.raises(InputError) as e: distill(tmp_path/'run', **TINY, student=str(tmp_path/'model'))
+    assert 'is not a student' in str(e.value) and str(tmp_path/'model') in str(e.value) and not (tmp_path/'run').exists()
+
+def _run(nb, out, **params):
+    pm.execute_notebook(str(project_root()/'nbs'/'experiments'/nb), str(out/'run.ipynb'), parameters=params, progress_bar=False, kernel_name='python3')
+
+def test_main_job_smoke(tmp_path, data_root):
+    out = tmp_path/'main'; out.mkdir()
+    _run('distill.ipynb', out, out_dir=str(out), **TINY)
+    info = json.loads((out/'run_info.json').read_text())
+    assert info['train']['step'] == 2 and info['config']['train'] == 'dl21-bm25' and set(info['metrics']) == {'cranfield-full'}
+    assert set(info['metrics']['cranfield-full']) == {'BM25', 'student before', 'student after'}
+    assert 'Protocol' in (out/'report.md').read_text()
+    from sentence_transformers import SentenceTransformer
+    from kdnb.students import BiEncoder
+    for s in ('student-best', 'student-last'):
+        a = SentenceTransformer(str(out/s), device='cpu').encode(['a query about retrieval'])
+        b = BiEncoder.load(out/s, precision='fp32').encode_queries(['a query about retrieval'])
+        assert abs(a - b).max() < 1e-4
+
+def test_distill_seeds_smoke(tmp_path, data_root):
+    out = tmp_path/'gain'; out.mkdir()
+    _run('distill_seeds.ipynb', out, out_dir=str(out), seeds='1,2', **TINY)
+    g = json.loads((out/'gain.json').read_text())
+    assert g['seeds'] == [1, 2] and set(g['paired_ttest']) == {'cranfield-full'}
+    t = g['paired_ttest']['cranfield-full']
+    assert t['queries'] == 225 and 0 <= t['p'] <= t['p_holm'] <= 1
+    assert (out/'seed1'/'report.md').is_file() and (out/'gain.md').read_text().startswith('# Distillation')
