@@ -8,7 +8,7 @@ TINY = dict(train='dl21-bm25', dev='dl21-bm25', eval_sets='cranfield-full', max_
 @pytest.mark.parametrize('bad, msg', [
     (dict(train='msmarco'), "unknown training set 'msmarco'"),
     (dict(train='dl19-bm25'), 'is a test set'),
-    (dict(dev='dl19-bm25'), "dev set dl19-bm25 overlaps the test set 'dl19-rerank'"),
+    (dict(dev='dl19-bm25', eval_sets='cranfield-full,dl19-rerank'), "dev set dl19-bm25 overlaps the test set 'dl19-rerank'"),
     (dict(train='dl21-bm25,dl22-bm25', weights='1,2,3'), '3 mixing weights [1.0, 2.0, 3.0] for 2 training sets'),
     (dict(eval_sets='scifact'), "unknown evaluation set 'scifact'"),
     (dict(positives='human'), 'positives must be one of'),

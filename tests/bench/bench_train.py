@@ -1,20 +1,20 @@
 """Training benchmark: kdnb's `train` against sentence-transformers' SentenceTransformerTrainer with MarginMSELoss.
 
-Same training groups (stratified, from the DL21/DL22 answer keys), same model (all-MiniLM-L6-v2, cosine), same
-batch size, max length, learning rate, warm-up and number of steps, fp32 on the CPU, in one run. Prints
+Same training groups (stratified, from named training sets through kdnb.pipeline.training_groups, dev queries held out;
+by default the DL21/DL22 answer keys), same model (all-MiniLM-L6-v2, cosine), same score scale, dropout, batch size,
+max length, learning rate, warm-up and number of steps, fp32 on the CPU, in one run. Prints
 training examples (groups) per second for both and their ratio; writes outputs/bench/train.json.
 With --quality, also evaluates both trained students for each seed on DL19 (re-ranking the BM25 top-100) and on
 SciFact test (full retrieval over its corpus), then compares them with a paired t-test over queries (each query's
 nDCG@10 averaged over the seeds). Slow on a CPU: most of the time is encoding SciFact's corpus, twice per seed.
 
 usage: KDNB_DATA=../shared/data python tests/bench/bench_train.py [--steps 20] [--batch-size 16] [--quality --seeds 42,43,44]
+       ... --precisions fp32,bf16 --train scifact-train-bm25 --model paraphrase-MiniLM-L3-v2 --scale 20 --dropout 0 --tag scifact
 """
 import argparse, json, os, tempfile, time, warnings
 from pathlib import Path
 import numpy as np, torch, datasets
 from kdnb.core import project_path, seed_everything
-from kdnb.answer_key import load_key, key_pool, key_qrels
-from kdnb.sampling import make_groups
 from kdnb.students import BiEncoder
 from kdnb.training import GroupData, TrainConfig, train
 from kdnb.data import load_pool, dl_qrels, load_beir
@@ -28,33 +28,37 @@ ap.add_argument('--batch-size', type=int, default=16); ap.add_argument('--k', ty
 ap.add_argument('--max-len', type=int, default=256); ap.add_argument('--lr', type=float, default=2e-5)
 ap.add_argument('--quality', action='store_true'); ap.add_argument('--seeds', default='42')
 ap.add_argument('--out', default='outputs/bench')
+ap.add_argument('--train', default='dl21-bm25,dl22-bm25', help='training sets (kdnb.pipeline.training_groups)')
+ap.add_argument('--scale', type=float, default=1.0, help='student scores (cosine) times this, for both trainers')
+ap.add_argument('--dropout', type=float, default=None, help="dropout while training, for both trainers; default the model's own")
+ap.add_argument('--tag', default='', help='suffix of the output file names')
 ap.add_argument('--precisions', default=None, help="e.g. fp32,bf16: training speed only, both trainers in each precision, one run; "
                                                    "writes train_precision.json")
 a = ap.parse_args()
 
 # --- the same groups for both ---
-parts, texts = [], {}
-for name in ('dl21-bm25', 'dl22-bm25'):
-    qrels, mg = key_qrels(name)
-    key = load_key(name, quiet=True); pool = key_pool(name); texts.update(pool.passages)
-    parts.append(make_groups(key, pool.queries, qrels, sampler='stratified', k=a.k, seed=0, min_grade=mg))
-groups = datasets.concatenate_datasets(parts)
+from kdnb.pipeline import training_groups, dev_sets, DistillConfig
+held = {q for d in dev_sets(DistillConfig().dev) for q in d.queries}
+full, _ = training_groups(a.train, exclude=held, k=a.k, rounds=1, seed=0)
+groups = [dict(qid=q, query=x, docids=[str(i) for i in range(len(p))], scores=s_, passages=p) for q, x, p, s_ in zip(full.qids, full.queries, full.passages, full.scores)]
 n = a.steps * a.batch_size
-groups = groups.select([i % len(groups) for i in range(n)])   # exactly `steps` batches for both sides
-data = GroupData(groups, texts)
+data = GroupData([groups[i % len(groups)] for i in range(n)])   # exactly `steps` batches for both sides
 print(f"{len(data)} groups of 1+{a.k}; {a.steps} steps of {a.batch_size}; {a.model}; max length {a.max_len}; torch {torch.get_num_threads()} threads")
 
 def kdnb_run(seed, out, precision='fp32'):
     seed_everything(seed)
-    st = BiEncoder(a.model, device='cpu', scale=1.0, query_max_len=a.max_len, passage_max_len=a.max_len, precision=precision)
+    st = BiEncoder(a.model, device='cpu', scale=a.scale, query_max_len=a.max_len, passage_max_len=a.max_len, precision=precision)
     cfg = TrainConfig(loss='margin_mse', lr=a.lr, batch_size=a.batch_size, max_steps=a.steps, warmup_ratio=0.1, seed=seed,
-                      save_every=10**9, log_every=10**9, max_grad_norm=1.0, weight_decay=0.01, precision=precision)
+                      save_every=10**9, log_every=10**9, max_grad_norm=1.0, weight_decay=0.01, precision=precision, dropout=a.dropout)
     t = time.perf_counter(); train(st, data, out, cfg, resume=False, progress=False); return st, time.perf_counter() - t
 
 def st_run(seed, out, precision='fp32'):
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments, losses
     seed_everything(seed)
+    from sentence_transformers import util
+    from kdnb.training import set_dropout
     m = SentenceTransformer(resolve_model(a.model), device='cpu'); m.max_seq_length = a.max_len
+    if a.dropout is not None: set_dropout(m, a.dropout)
     cols = {'query': data.queries, 'positive': [p[0] for p in data.passages]}
     for i in range(1, a.k + 1): cols[f"negative_{i}"] = [p[i] for p in data.passages]
     cols['label'] = [[float(s[0] - s[i]) for i in range(1, a.k + 1)] for s in data.scores]
@@ -63,7 +67,7 @@ def st_run(seed, out, precision='fp32'):
                                                 learning_rate=a.lr, warmup_ratio=0.1, weight_decay=0.01, max_grad_norm=1.0, seed=seed,
                                                 save_strategy='no', report_to='none', logging_steps=10**9, use_cpu=True,
                                                 dataloader_drop_last=False, disable_tqdm=True, bf16=precision == 'bf16')
-    tr = SentenceTransformerTrainer(model=m, args=args, train_dataset=ds, loss=losses.MarginMSELoss(m))
+    tr = SentenceTransformerTrainer(model=m, args=args, train_dataset=ds, loss=losses.MarginMSELoss(m, similarity_fct=lambda x, y: a.scale * util.pairwise_cos_sim(x, y)))
     t = time.perf_counter(); tr.train(); return m, time.perf_counter() - t
 
 class STEncoder:
@@ -76,7 +80,8 @@ class STEncoder:
 if a.precisions:   # speed of both trainers in each precision, in one run
     from kdnb.core import cpu_bf16_native
     pr = dict(device=f"cpu, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)", cpu_bf16_native=cpu_bf16_native(),
-              model=a.model, steps=a.steps, batch_size=a.batch_size, k=a.k, max_length=a.max_len, lr=a.lr, loss='MarginMSE', seed=int(a.seeds.split(',')[0]),
+              model=a.model, train=a.train, scale=a.scale, dropout=a.dropout, steps=a.steps, batch_size=a.batch_size, k=a.k, max_length=a.max_len, lr=a.lr,
+              loss='MarginMSE', seed=int(a.seeds.split(',')[0]),
               groups_per_s={})
     for p in a.precisions.split(','):
         with tempfile.TemporaryDirectory() as d:
@@ -88,7 +93,7 @@ if a.precisions:   # speed of both trainers in each precision, in one run
         pr['bf16_over_fp32'] = {w: round(g['bf16'][w] / g['fp32'][w], 3) for w in ('kdnb', 'sentence-transformers')}
         pr['kdnb_bf16_over_st_best'] = round(g['bf16']['kdnb'] / max(g[p]['sentence-transformers'] for p in g), 3)
     out = project_path(a.out); out.mkdir(parents=True, exist_ok=True)
-    (out/'train_precision.json').write_text(json.dumps(pr, indent=2) + '\n'); print(json.dumps(pr)); raise SystemExit
+    (out/f'train_precision{"_" + a.tag if a.tag else ""}.json').write_text(json.dumps(pr, indent=2) + '\n'); print(json.dumps(pr)); raise SystemExit
 
 res = dict(device=f"cpu, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)", model=a.model,
            steps=a.steps, batch_size=a.batch_size, k=a.k, max_length=a.max_len, lr=a.lr, loss='MarginMSE', runs=[])
@@ -124,5 +129,5 @@ if a.quality:
                                  queries=len(kq), paired_ttest_p=round(float(t.pvalue), 4))
         print(f"{e}: kdnb {kq.mean():.4f}, sentence-transformers {sq.mean():.4f}, paired t-test p = {t.pvalue:.3f} ({len(kq)} queries)")
 out = project_path(a.out); out.mkdir(parents=True, exist_ok=True)
-(out/'train.json').write_text(json.dumps(res, indent=2) + '\n')
+(out/f'train{"_" + a.tag if a.tag else ""}.json').write_text(json.dumps(res, indent=2) + '\n')
 print(json.dumps({k: res[k] for k in ('examples_per_s', 'ratio')}), f"-> {out/'train.json'}")
