@@ -249,13 +249,13 @@ class DistillConfig:
     dev_fraction:float=0.1 # Share of each dev key's judged queries held out
     dev_min:int=10 # At least this many dev queries per key
     sampler:str='stratified' # Negative sampler
-    k:int=8 # Negatives per group
-    rounds:int=2 # Groups per training query
+    k:int=4 # Negatives per group
+    rounds:int=4 # Groups per training query
     loss:str='margin_mse' # A name in `kdnb.losses.LOSSES`
     loss_kwargs:str='' # The loss's options as JSON, e.g. '{"temperature": 2}'
     scale:float=20.0 # Student scores (cosine) are multiplied by this in training
     dropout:float=0.0 # Dropout while training (the models' own is 0.1; 0 is 2.4x faster on a CPU)
-    lr:float=5e-5 # Peak learning rate
+    lr:float=1e-4 # Peak learning rate
     batch_size:int=16 # Groups per batch
     epochs:int=1 # Passes over the groups
     max_steps:int=0 # Stop after this many steps (0: `epochs` decides)
