@@ -307,9 +307,11 @@ def prepare(cfg:DistillConfig # The run's settings
     return dict(sets=sets, tests=tests, devs=devs)
 
 def _done(d:Path, cfg:DistillConfig) -> bool:
-    "A run folder finished with exactly these settings."
+    "A run folder finished with exactly these settings, its students saved (a fresh clone has the reports but not the students)."
+    from kdnb.students import STUDENT_JSON
     f = d/'run_info.json'
-    return f.is_file() and json.loads(f.read_text())['config'] == asdict(cfg) and 'timings' in json.loads(f.read_text())
+    if not (f.is_file() and all((d/s/STUDENT_JSON).is_file() for s in ('student-best', 'student-last'))): return False
+    i = json.loads(f.read_text()); return i['config'] == asdict(cfg) and 'timings' in i
 
 
 # %% ../nbs/12_pipeline.ipynb #0e72f330

@@ -12,7 +12,7 @@ from kdnb.losses import (LOSSES, get_loss, ScoreLoss, margin_mse, constant_margi
 S = torch.tensor([[3., 1., 0.]])  # student: positive, negative 1, negative 2
 T = torch.tensor([[5., 2., 2.]])  # teacher: sure of the positive, ties the negatives
 L2 = lambda x: math.log(1 + math.exp(-x))
-SCORE_LOSSES = [n for n in LOSSES if n != 'splade']
+SCORE_LOSSES = [n for n in LOSSES if n != 'splade' and not get_loss(n).inbatch]   # (B, 1+k) scores; in-batch losses take (B, B(1+k))
 TEACHER_LOSSES = [n for n in SCORE_LOSSES if get_loss(n).needs_teacher]
 
 @pytest.mark.parametrize('value,expected', [
@@ -124,8 +124,8 @@ def test_other_errors():
     with pytest.raises(InputError, match="reg must be 'flops' or 'l1'"): splade_loss(S, T, torch.ones(1, 2), torch.ones(3, 2), reg='l0')
 
 def test_registry():
-    assert set(LOSSES) == {'margin_mse', 'constant_margin_mse', 'infonce', 'inbatch_infonce', 'kl', 'bce', 'mse', 'ranknet', 'adr_mse', 'splade'}
-    with pytest.raises(InputError, match=r"unknown loss 'listnet'; valid names: adr_mse, bce, constant_margin_mse, inbatch_infonce, infonce, kl, margin_mse, mse, ranknet, splade"):
+    assert set(LOSSES) == {'margin_mse', 'constant_margin_mse', 'infonce', 'inbatch_infonce', 'kl', 'bce', 'mse', 'ranknet', 'adr_mse', 'splade', 'margin_mse_inbatch'}
+    with pytest.raises(InputError, match=r"unknown loss 'listnet'; valid names: adr_mse, bce, constant_margin_mse, inbatch_infonce, infonce, kl, margin_mse, margin_mse_inbatch, mse, ranknet, splade"):
         get_loss('listnet')
     with pytest.raises(InputError, match=r"unknown option 'sigmaa'; it takes: sigma, log2"): get_loss('ranknet', sigmaa=2.)
     f = get_loss('margin_mse', pairs='all')
@@ -133,6 +133,22 @@ def test_registry():
     torch.testing.assert_close(f(S, T), margin_mse(S, T, pairs='all'))
     torch.testing.assert_close(get_loss('constant_margin_mse')(S, T), constant_margin_mse(S))  # the teacher is ignored
     assert get_loss('splade').needs_teacher and not get_loss('splade', distill='infonce').needs_teacher
+
+def test_margin_mse_inbatch():
+    from kdnb.losses import margin_mse_inbatch, own_group, inbatch_infonce
+    torch.manual_seed(4)
+    q, docs = torch.randn(3, 8, dtype=torch.double), torch.randn(4, 3, 8, dtype=torch.double)   # 3 queries, groups of 1+3
+    S = q @ torch.cat(list(docs)).T                                  # (3, 12), positives first
+    own = torch.einsum('bd,cbd->bc', q, docs)                         # (3, 4)
+    t = torch.randn(3, 4, dtype=torch.double)
+    torch.testing.assert_close(own_group(S), own)
+    torch.testing.assert_close(margin_mse_inbatch(S, t, weight=0.3), margin_mse(own, t) + 0.3 * inbatch_infonce(S))
+    assert get_loss('margin_mse_inbatch').inbatch and get_loss('margin_mse_inbatch').needs_teacher
+    x = S.clone().requires_grad_()
+    assert gradcheck(lambda y: get_loss('margin_mse_inbatch')(y, t), (x,))
+    with pytest.raises(InputError, match=r'not B\(1\+k\) for B = 3'): own_group(S[:, :11])
+    with pytest.raises(InputError, match=r'student scores have shape \(3, 4\) but teacher scores have shape \(3, 5\)'): margin_mse_inbatch(S, torch.zeros(3, 5))
+    assert get_loss('margin_mse_inbatch')(S.bfloat16(), t.float()).dtype == torch.float32
 
 def test_half_precision_is_computed_in_float32():
     s, t = torch.randn(4, 5).bfloat16(), torch.randn(4, 5)
