@@ -470,10 +470,10 @@ def distill_seeds(out_dir:str|Path, # Folder: one run per seed in `seed<N>/`, th
 def gain_table(summaries:list[dict] # From `distill_seeds`, one per student
               ) -> str:
     "Markdown rows per student and set: before, after as mean ± sd over seeds, delta, p and Holm's p, with ▲/▼ for a significant gain/loss."
-    ms = lambda S, col: f"{S['mean'][col]:.4f} ± {S['sd'][col]:.4f}"
+    ms = lambda S, col: f"{S['mean'][col]:.4f} " + (f"± {S['sd'][col]:.4f}" if len(S['seeds']) > 1 else '(1 seed)')
     lines = ['| student | set | before | after (mean ± sd) | delta | p | p (Holm) | queries |', '|---|---|---:|---:|---:|---:|---:|---:|']
     for S in summaries:
-        st = S['config']['student']
+        st = f"{S['config']['student']} ({len(S['seeds'])} seed{'s' if len(S['seeds']) > 1 else ''})"
         lines.append(f"| {st} | dev (all dev queries; it chooses) | {S['mean']['dev_before']:.4f} | {ms(S, 'dev_best')} | "
                      f"{S['mean']['dev_best'] - S['mean']['dev_before']:+.4f} | | | |")
         for e, t in S['paired_ttest'].items():
