@@ -424,7 +424,7 @@ def write_report(out:str|Path # A run folder written by `distill`
 
 # %% ../nbs/12_pipeline.ipynb #50377203
 def distill_seeds(out_dir:str|Path, # Folder: one run per seed in `seed<N>/`, the summary beside them
-                  seeds:str|Sequence[int]='42,43,44', # Seeds (comma-separated or a list)
+                  seeds:str|int|Sequence[int]='42,43,44', # Seeds (comma-separated, one int, or a list)
                   config:DistillConfig|None=None, # Settings; or pass them as keywords
                   progress:bool=True, # Show progress bars
                   **kw # `DistillConfig` fields
@@ -433,7 +433,7 @@ def distill_seeds(out_dir:str|Path, # Folder: one run per seed in `seed<N>/`, th
     from kdnb.evaluation import per_query, paired_ttest, adjust_pvalues
     from kdnb.data import read_trec_run
     base = DistillConfig(**{**asdict(config or DistillConfig()), **kw})
-    seeds = [int(s) for s in (seeds.split(',') if isinstance(seeds, str) else seeds)]
+    seeds = [int(s) for s in (str(seeds).split(',') if isinstance(seeds, (str, int)) else seeds)]   # papermill passes '-p seeds 42' as an int
     if not seeds or len(set(seeds)) < len(seeds): raise InputError(f"seeds must be distinct and at least one, got {seeds}")
     out = project_path(out_dir); prepare(base)   # checks once, before any run
     times = {}
