@@ -5,7 +5,7 @@
 # %% ../nbs/12_pipeline.ipynb #862c8bd9
 from __future__ import annotations
 import functools, json, math, shutil, time, warnings
-from dataclasses import dataclass, asdict, field
+from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
