@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_pipeline.ipynb #862c8bd9
 from __future__ import annotations
-import functools, json, math, shutil, time, warnings
+import dataclasses, functools, json, math, shutil, time, warnings
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Sequence
@@ -13,11 +13,12 @@ from .core import InputError, project_path, seed_everything, settings, publish_d
 from .answer_key import KEYS, key_pool, key_qrels, load_key, key_dir, build_named_key, stable_hash
 
 # %% auto #0
-__all__ = ['EVAL_SETS', 'POSITIVES', 'TEACHER', 'PROTOCOL', 'named_key', 'training_sets', 'mix_weights', 'eval_sets',
+__all__ = ['EVAL_SETS', 'POSITIVES', 'TEACHER', 'GUARD', 'PROTOCOL', 'named_key', 'training_sets', 'mix_weights', 'eval_sets',
            'eval_queries', 'eval_qrels', 'check_disjoint', 'shared_with_tests', 'dev_split', 'DevSet', 'dev_sets',
-           'DevEval', 'training_groups', 'eval_matrix', 'DistillConfig', 'check_student', 'dev_curve', 'prepare',
-           'distill', 'write_results', 'plot_gains', 'write_report', 'distill_seeds', 'gain_table', 'gain_markdown',
-           'trial_settings', 'trials_table']
+           'DevEval', 'training_groups', 'eval_matrix', 'interpolate', 'parse_alphas', 'guard_sets', 'choose_alpha',
+           'interpolation_table', 'DistillConfig', 'check_student', 'dev_curve', 'prepare', 'distill', 'write_results',
+           'plot_gains', 'write_report', 'distill_seeds', 'gain_table', 'gain_markdown', 'trial_settings',
+           'trials_table']
 
 # %% ../nbs/12_pipeline.ipynb #3eeeb8d3
 def named_key(name:str # A key of `KEYS`
@@ -113,10 +114,10 @@ def dev_split(name:str, # A key of `KEYS` with judgments
     if name not in KEYS: raise InputError(f"unknown key {name!r}; known keys: {sorted(KEYS)}")
     qrels, mg = key_qrels(name)
     if qrels is None: raise InputError(f"{name!r} has no judgments here, so no dev set can be carved from it")
-    if not 0 < fraction < 1: raise InputError(f"dev fraction must lie in (0, 1), got {fraction}")
+    if not 0 < fraction <= 1: raise InputError(f"dev fraction must lie in (0, 1], got {fraction}")
     dup = shared_with_tests(name) if KEYS[name]['role'] == 'train' else set()
     judged = sorted(q for q in key_pool(name).queries if q not in dup and any(g >= mg for g in qrels.get(q, {}).values()))
-    n = min(len(judged) - 1, max(min_queries, round(fraction * len(judged))))
+    n = len(judged) if fraction == 1 else min(len(judged) - 1, max(min_queries, round(fraction * len(judged))))
     return sorted(sorted(judged, key=lambda q: stable_hash(f"dev/{name}/{q}"))[:n])
 
 # %% ../nbs/12_pipeline.ipynb #8d695346
@@ -237,6 +238,71 @@ def eval_matrix(students:dict, # System name -> student (e.g. {'student before':
         runs[s] = rs
     return {s: runs[s] for s in sets}
 
+# %% ../nbs/12_pipeline.ipynb #fbd8ee73
+def interpolate(before, # The student before training
+                trained, # The trained student, of the same architecture
+                alpha:float # Weight of `trained`: 0 gives `before`, 1 gives `trained`
+               ):
+    "A copy of `trained` whose weights are (1-α)·before + α·trained (WiSE-FT)."
+    import copy, torch
+    if not 0 <= alpha <= 1: raise InputError(f"alpha must lie in [0, 1], got {alpha}")
+    sb, st = before.state_dict(), trained.state_dict()
+    diff = [k for k in st if k not in sb or sb[k].shape != st[k].shape] + [k for k in sb if k not in st]
+    if diff: raise InputError(f"cannot interpolate students of different architectures: {diff[0]!r} differs")
+    out = copy.deepcopy(trained)
+    out.load_state_dict({k: torch.lerp(sb[k].float(), v.float(), alpha).to(v.dtype) if v.is_floating_point() else v for k, v in st.items()})
+    return out.eval()
+
+# %% ../nbs/12_pipeline.ipynb #da93d1d2
+GUARD = 'guard nDCG@10'
+
+def parse_alphas(alphas:str|Sequence[float] # Interpolation weights, comma-separated; '' for none
+                ) -> list[float]:
+    "The weights to try, sorted, with 0 (the student before) and 1 (the trained student) always in; [] for none."
+    if isinstance(alphas, str): alphas = [a for a in alphas.split(',') if a.strip()]
+    try: a = sorted({0.0, 1.0} | {float(x) for x in alphas}) if len(alphas) else []
+    except ValueError: raise InputError(f"alphas must be numbers, comma-separated, got {alphas!r}") from None
+    if any(not 0 <= x <= 1 for x in a): raise InputError(f"alphas must lie in [0, 1], got {alphas!r}")
+    return a
+
+def guard_sets(names:str|Sequence[str], # Keys whose judged queries, all of them, form the guard
+               train:Sequence[str] # The run's training sets: a guard must not be one
+              ) -> list[DevSet]:
+    "The guard of the interpolation: every judged query of keys that training does not use."
+    names = [x.strip() for x in (names.split(',') if isinstance(names, str) else names) if x.strip()]
+    for n in names:
+        if n in train: raise InputError(f"guard set {n} is a training set; the guard must be a key that training does not use")
+    return [dataclasses.replace(d, name=f"{d.name} (all judged)") for d in dev_sets(names, fraction=1.0)]
+
+def choose_alpha(table:pd.DataFrame # One row per α (the index): 'dev nDCG@10', and 'guard nDCG@10' when there is a guard
+                ) -> float:
+    "The α best on dev among those whose guard nDCG@10 is at least the student before's (α = 0); ties go to the smaller α."
+    if 0.0 not in table.index: raise InputError("the interpolation table needs the row α = 0 (the student before)")
+    ok = table[table[GUARD] >= table.loc[0.0, GUARD]] if GUARD in table else table
+    return float(ok[DevEval.metric].sort_index().idxmax())
+
+# %% ../nbs/12_pipeline.ipynb #393dd760
+def interpolation_table(before, # The student before training
+                        trained, # The trained student (the dev-best checkpoint)
+                        alphas:Sequence[float], # From `parse_alphas`
+                        dev:DevEval, # The run's dev evaluation
+                        guard:DevEval|None=None, # The guard's (`guard_sets`), or None
+                        path:str|Path|None=None, # JSON lines, one per weight: kept, and resumed from
+                        progress:bool=True # Show a progress bar
+                       ) -> pd.DataFrame:
+    "Dev (and guard) nDCG@10 of the interpolated students, one row per α."
+    from tqdm.auto import tqdm
+    path = Path(path) if path else None
+    rows = {r['alpha']: r for r in (json.loads(l) for l in path.read_text().splitlines() if l.strip())} if path and path.is_file() else {}
+    for a in tqdm([a for a in alphas if a not in rows], desc='interpolation', disable=not progress):
+        s = interpolate(before, trained, a)
+        r = dict(alpha=a, **dev(s))
+        if guard is not None: g = guard(s); r.update({GUARD: g[DevEval.metric]})
+        rows[a] = r
+        if path:
+            with open(path, 'a') as f: f.write(json.dumps(r) + '\n')
+    return pd.DataFrame([rows[a] for a in alphas]).set_index('alpha')
+
 # %% ../nbs/12_pipeline.ipynb #5980678c
 @dataclass
 class DistillConfig:
@@ -248,6 +314,8 @@ class DistillConfig:
     dev:str='scifact-train-bm25,dl21-bm25' # Keys whose held-out judged queries form the dev sets
     dev_fraction:float=0.1 # Share of each dev key's judged queries held out
     dev_min:int=10 # At least this many dev queries per key
+    guard:str='dl21-bm25' # Keys training does not use whose judged queries (all) guard the interpolation: the chosen α may not lose on them
+    alphas:str='0,0.5,0.6,0.7,0.8,0.9,1' # Interpolation weights of the trained student tried on dev (0 and 1 always); '': none, the dev-best checkpoint is the student after
     sampler:str='stratified' # Negative sampler
     k:int=4 # Negatives per group
     rounds:int=4 # Groups per training query
@@ -294,23 +362,24 @@ def dev_curve(run:str|Path # A training run folder
 
 def prepare(cfg:DistillConfig # The run's settings
            ) -> dict:
-    "Check every input of a run before any work: names, weights, student, and that no training or dev query is a test query."
+    "Check every input of a run before any work: names, weights, student, guard, and that no training or dev query is a test query."
     from kdnb.losses import get_loss
     sets = training_sets(cfg.train); mix_weights(sets, cfg.weights or None); tests = eval_sets(cfg.eval_sets)
     get_loss(cfg.loss, **_kwargs(cfg.loss_kwargs)); check_student(cfg.student)
     if cfg.positives not in POSITIVES: raise InputError(f"positives must be one of {POSITIVES}, got {cfg.positives!r}")
-    devs = dev_sets(cfg.dev, cfg.dev_fraction, cfg.dev_min)
-    held = {f"dev set {d.name}": d.queries for d in devs}
+    devs = dev_sets(cfg.dev, cfg.dev_fraction, cfg.dev_min); guards = guard_sets(cfg.guard, sets); parse_alphas(cfg.alphas)
+    held = {f"dev set {d.name}": d.queries for d in devs + guards}
     for n in sets:   # what training will use: the key's queries but those duplicating a test query (`shared_with_tests`)
         dup = shared_with_tests(n); held[f"training set {n}"] = {q: x for q, x in key_pool(n).queries.items() if q not in dup}
     check_disjoint(held, tests)
-    return dict(sets=sets, tests=tests, devs=devs)
+    return dict(sets=sets, tests=tests, devs=devs, guards=guards)
 
 def _done(d:Path, cfg:DistillConfig) -> bool:
     "A run folder finished with exactly these settings, its students saved (a fresh clone has the reports but not the students)."
     from kdnb.students import STUDENT_JSON
     f = d/'run_info.json'
-    if not (f.is_file() and all((d/s/STUDENT_JSON).is_file() for s in ('student-best', 'student-last'))): return False
+    need = ('student-best', 'student-last') + (('student-after',) if cfg.alphas else ())
+    if not (f.is_file() and all((d/s/STUDENT_JSON).is_file() for s in need)): return False
     i = json.loads(f.read_text()); return i['config'] == asdict(cfg) and 'timings' in i
 
 
@@ -348,11 +417,23 @@ def distill(out_dir:str|Path, # Run folder, relative to the project root; rerunn
     info = dict(config=asdict(cfg), groups=len(data), training_sets=ginfo, dev_queries=dev_q, train=summary,
                 best_step=best['step'], dev_best=best['eval'], dev_before=curve.iloc[0].to_dict() if len(curve) else None,
                 dev_last=curve.iloc[-1].to_dict() if len(curve) else None)
+    before = BiEncoder(cfg.student, query_max_len=cfg.query_max_len, passage_max_len=cfg.passage_max_len, precision=cfg.precision)
+    trained = after = BiEncoder.load(out/'student-best', precision=cfg.precision)
+    systems = {'student before': before, 'student after': trained}
+    if cfg.alphas:   # WiSE-FT: the weight chosen on dev, guarded
+        t = time.perf_counter()
+        table = interpolation_table(before, trained, parse_alphas(cfg.alphas), DevEval(p['devs']), DevEval(p['guards']) if p['guards'] else None,
+                                    out/'interpolation.jsonl', progress)
+        alpha = choose_alpha(table); after = interpolate(before, trained, alpha)
+        tmp = out/'.student-after.tmp'
+        if tmp.exists(): shutil.rmtree(tmp)
+        after.save(tmp); publish_dir(tmp, out/'student-after')
+        info['interpolation'] = dict(alpha=alpha, guard=[g.name for g in p['guards']], table=table.reset_index().to_dict('records'))
+        systems = {'student before': before, 'student after': after} | ({'student trained': trained} if alpha != 1 else {})
+        timings['interpolation_s'] = round(time.perf_counter() - t, 1)
     if p['tests']:
         t = time.perf_counter()
-        before = BiEncoder(cfg.student, query_max_len=cfg.query_max_len, passage_max_len=cfg.passage_max_len, precision=cfg.precision)
-        after = BiEncoder.load(out/'student-best', precision=cfg.precision)
-        runs = eval_matrix({'student before': before, 'student after': after}, p['tests'], progress=progress)
+        runs = eval_matrix(systems, p['tests'], progress=progress)
         timings['eval_s'] = round(time.perf_counter() - t, 1)
         info['metrics'] = write_results(runs, out)
     timings['total_s'] = round(time.perf_counter() - t0, 1)
@@ -380,8 +461,10 @@ def write_results(runs:dict, # From `eval_matrix`
 
 # %% ../nbs/12_pipeline.ipynb #70f79891
 PROTOCOL = ("Protocol (fixed before any test number was seen): dev queries are carved from the training keys only "
-            "({dev}: {dev_n}), never trained on, the same for every seed and setting. The checkpoint ('student after') and every "
-            "setting are chosen on nDCG@10 over all dev queries alone; the test sets ({tests}) are only reported. Significance: paired "
+            "({dev}: {dev_n}), never trained on, the same for every seed and setting. The checkpoint and every setting are chosen on "
+            "nDCG@10 over all dev queries alone; so is the interpolation weight α of 'student after', the best on dev among those that "
+            "lose nothing on the guard ({guard}; a rule added after the uninterpolated student's test numbers were seen). The test "
+            "sets ({tests}) are only reported. Significance: paired "
             "t-test over queries against the student before distillation, Holm-corrected over the systems of each table.")
 
 def plot_gains(metrics:dict, # From `write_results`: set -> system -> measures
@@ -405,14 +488,20 @@ def write_report(out:str|Path # A run folder written by `distill`
     out = project_path(out); info = json.loads((out/'run_info.json').read_text()); c = info['config']
     curve = dev_curve(out/'run')
     dev_n = ', '.join(f"{n} {len(q)} queries" for n, q in info['dev_queries'].items())
-    md = [f"# Distillation of `{c['student']}`", '', PROTOCOL.format(dev=c['dev'], dev_n=dev_n, tests=c['eval_sets'] or 'none'), '',
+    md = [f"# Distillation of `{c['student']}`", '', PROTOCOL.format(dev=c['dev'], dev_n=dev_n, guard=c.get('guard') or 'none', tests=c['eval_sets'] or 'none'), '',
           '## Training', '', f"{info['groups']} groups of 1+{c['k']} ({c['sampler']}, positives from {c['positives']}), loss {c['loss']} "
           f"{c['loss_kwargs']}, lr {c['lr']}, scale {c['scale']}, batch {c['batch_size']}, {info['train']['step']} steps, seed {c['seed']}.", '',
           pd.DataFrame(info['training_sets']).T.drop(columns='skipped').to_markdown(), '',
           '## Dev curve', '', curve.round(4).to_markdown() if len(curve) else '(no dev evaluation)', '',
           f"Chosen on dev: step {info['best_step']} (dev nDCG@10 {info['dev_best'][DevEval.metric]:.4f}; before training "
-          f"{info['dev_before'][DevEval.metric]:.4f}). The students are saved in `student-best/` (the dev choice) and `student-last/`; "
-          "both load in kdnb (`BiEncoder.load`) and sentence-transformers (`SentenceTransformer(path)`).", '']
+          f"{info['dev_before'][DevEval.metric]:.4f}). The students are saved in `student-best/` (the dev-best checkpoint), `student-last/` "
+          "and, with interpolation, `student-after/`; each loads in kdnb (`BiEncoder.load`) and sentence-transformers (`SentenceTransformer(path)`).", '']
+    if info.get('interpolation'):
+        w = info['interpolation']
+        md += ['## Interpolation with the student before (WiSE-FT), chosen on dev', '',
+               pd.DataFrame(w['table']).set_index('alpha').round(4).to_markdown(), '',
+               f"Chosen: α = {w['alpha']}, the best dev nDCG@10 among the weights whose guard ({', '.join(w['guard']) or 'none'}) nDCG@10 "
+               "is at least the student before's (α = 0). 'student after' below is this student; 'student trained' is α = 1.", '']
     if info.get('metrics'):
         plot_gains(info['metrics'], out/'gains.png')
         md += ['## Test sets (reported only)', '', '![nDCG@10 per set](gains.png)', '']
@@ -445,10 +534,13 @@ def distill_seeds(out_dir:str|Path, # Folder: one run per seed in `seed<N>/`, th
     infos = {s: json.loads((out/f"seed{s}"/'run_info.json').read_text()) for s in seeds}
     rows = []
     for s, info in infos.items():
+        w = info.get('interpolation')
         r = dict(seed=s, best_step=info['best_step'], steps=info['train']['step'], dev_before=info['dev_before'][DevEval.metric],
                  dev_best=info['dev_best'][DevEval.metric])
+        if w: r.update(alpha=w['alpha'], dev_after=next(x[DevEval.metric] for x in w['table'] if x['alpha'] == w['alpha']))
         for e, m in info.get('metrics', {}).items():
             r[f"{e} before"], r[f"{e} after"] = m['student before']['nDCG@10'], m['student after']['nDCG@10']
+            if w: r[f"{e} trained"] = m.get('student trained', m['student after'])['nDCG@10']
         rows.append(r)
     table = pd.DataFrame(rows).set_index('seed')
     table.loc['mean'] = table.mean(); table.loc['sd'] = table.iloc[:-1].std(ddof=1)
@@ -474,8 +566,9 @@ def gain_table(summaries:list[dict] # From `distill_seeds`, one per student
     lines = ['| student | set | before | after (mean ± sd) | delta | p | p (Holm) | queries |', '|---|---|---:|---:|---:|---:|---:|---:|']
     for S in summaries:
         st = f"{S['config']['student']} ({len(S['seeds'])} seed{'s' if len(S['seeds']) > 1 else ''})"
-        lines.append(f"| {st} | dev (all dev queries; it chooses) | {S['mean']['dev_before']:.4f} | {ms(S, 'dev_best')} | "
-                     f"{S['mean']['dev_best'] - S['mean']['dev_before']:+.4f} | | | |")
+        dv = 'dev_after' if 'dev_after' in S['mean'] else 'dev_best'
+        lines.append(f"| {st} | dev (all dev queries; it chooses) | {S['mean']['dev_before']:.4f} | {ms(S, dv)} | "
+                     f"{S['mean'][dv] - S['mean']['dev_before']:+.4f} | | | |")
         for e, t in S['paired_ttest'].items():
             mark = '' if t['p_holm'] >= 0.05 else (' ▲' if t['delta'] > 0 else ' ▼')
             lines.append(f"| {st} | {e} | {t['before']:.4f} | {ms(S, e + ' after')}{mark} | {t['delta']:+.4f} | {t['p']:.3g} | {t['p_holm']:.3g} | {t['queries']} |")
@@ -486,8 +579,9 @@ def gain_markdown(summary:dict # From `distill_seeds`
     "The over-seeds summary as markdown: mean ± sd per set, and the paired tests."
     c, seeds = summary['config'], summary['seeds']; per = pd.DataFrame(summary['per_seed']).set_index('seed')
     lines = [f"# Distillation of `{c['student']}` over seeds {', '.join(map(str, seeds))}", '',
-             f"Trained on {c['train']} ({c['loss']}, lr {c['lr']}, {c['sampler']} 1+{c['k']}, {c['rounds']} groups per query); checkpoint chosen "
-             f"on dev ({c['dev']}); nDCG@10, mean ± sd over seeds. p: paired t-test over queries of each query's nDCG@10 averaged over "
+             f"Trained on {c['train']} ({c['loss']}, lr {c['lr']}, {c['sampler']} 1+{c['k']}, {c['rounds']} groups per query); checkpoint "
+             + (f"and interpolation weight α (guard: {c.get('guard') or 'none'}) " if c.get('alphas') else '') +
+             f"chosen on dev ({c['dev']}); 'trained' in the per-seed table is the checkpoint before interpolation (α = 1); nDCG@10, mean ± sd over seeds. p: paired t-test over queries of each query's nDCG@10 averaged over "
              "the seeds, after against before; p (Holm): corrected over the test sets. ▲/▼: significant gain/loss (Holm p < 0.05).", '',
              gain_table([summary]), '', '## Per seed', '', per.round(4).to_markdown(), '']
     return '\n'.join(lines)
