@@ -222,6 +222,18 @@ class ScoreLoss(nn.Module):
         p = ps.get('t')
         return p is not None and p.default is inspect.Parameter.empty
 
+    @property
+    def needs(self) -> tuple[str, ...]:
+        "Arguments the loss needs from the student besides the scores (SPLADE's `q_reps`, `d_reps`): a student must provide them."
+        ps = list(inspect.signature(self.fn).parameters.values())[1:]
+        return tuple(p.name for p in ps if p.name != 't' and p.default is inspect.Parameter.empty
+                     and p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL))
+
+    @property
+    def takes_step(self) -> bool:
+        "True when the loss takes the training step (a regulariser's warm-up)."
+        return 'step' in inspect.signature(self.fn).parameters
+
     def forward(self,
                 s:Tensor, # Student scores, (B, 1+k)
                 t:Tensor|None=None, # Teacher scores, (B, 1+k); ignored by teacherless losses

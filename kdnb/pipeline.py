@@ -238,7 +238,7 @@ def eval_matrix(students:dict, # System name -> student (e.g. {'student before':
         runs[s] = rs
     return {s: runs[s] for s in sets}
 
-# %% ../nbs/12_pipeline.ipynb #fbd8ee73
+# %% ../nbs/12_pipeline.ipynb #5bd55312
 def interpolate(before, # The student before training
                 trained, # The trained student, of the same architecture
                 alpha:float # Weight of `trained`: 0 gives `before`, 1 gives `trained`
@@ -253,7 +253,7 @@ def interpolate(before, # The student before training
     out.load_state_dict({k: torch.lerp(sb[k].float(), v.float(), alpha).to(v.dtype) if v.is_floating_point() else v for k, v in st.items()})
     return out.eval()
 
-# %% ../nbs/12_pipeline.ipynb #da93d1d2
+# %% ../nbs/12_pipeline.ipynb #34d86f1b
 GUARD = 'guard nDCG@10'
 
 def parse_alphas(alphas:str|Sequence[float] # Interpolation weights, comma-separated; '' for none
@@ -274,34 +274,43 @@ def guard_sets(names:str|Sequence[str], # Keys whose judged queries, all of them
         if n in train: raise InputError(f"guard set {n} is a training set; the guard must be a key that training does not use")
     return [dataclasses.replace(d, name=f"{d.name} (all judged)") for d in dev_sets(names, fraction=1.0)]
 
-def choose_alpha(table:pd.DataFrame # One row per α (the index): 'dev nDCG@10', and 'guard nDCG@10' when there is a guard
+def choose_alpha(table:pd.DataFrame, # One row per α (the index): 'dev nDCG@10', and with a guard 'guard delta' and 'guard p' against α = 0
+                 level:float=0.05 # A guard loss with a paired p below this refuses the weight
                 ) -> float:
-    "The α best on dev among those whose guard nDCG@10 is at least the student before's (α = 0); ties go to the smaller α."
+    "The α best on dev among those with no significant loss on the guard; ties go to the smaller α."
     if 0.0 not in table.index: raise InputError("the interpolation table needs the row α = 0 (the student before)")
-    ok = table[table[GUARD] >= table.loc[0.0, GUARD]] if GUARD in table else table
+    ok = table[~((table['guard delta'] < 0) & (table['guard p'] < level))] if 'guard p' in table else table
     return float(ok[DevEval.metric].sort_index().idxmax())
 
-# %% ../nbs/12_pipeline.ipynb #393dd760
+# %% ../nbs/12_pipeline.ipynb #900dc055
 def interpolation_table(before, # The student before training
                         trained, # The trained student (the dev-best checkpoint)
-                        alphas:Sequence[float], # From `parse_alphas`
+                        alphas:Sequence[float], # From `parse_alphas`; 0 first
                         dev:DevEval, # The run's dev evaluation
-                        guard:DevEval|None=None, # The guard's (`guard_sets`), or None
-                        path:str|Path|None=None, # JSON lines, one per weight: kept, and resumed from
+                        guard:Sequence[DevSet]=(), # The guard (`guard_sets`), or none
+                        path:str|Path|None=None, # JSON lines, one per weight (the guard's per-query scores too): kept, and resumed from
                         progress:bool=True # Show a progress bar
                        ) -> pd.DataFrame:
-    "Dev (and guard) nDCG@10 of the interpolated students, one row per α."
+    "Dev and guard nDCG@10 of the interpolated students, one row per α, with the guard's paired test against α = 0."
     from tqdm.auto import tqdm
+    from kdnb.evaluation import paired_ttest
     path = Path(path) if path else None
     rows = {r['alpha']: r for r in (json.loads(l) for l in path.read_text().splitlines() if l.strip())} if path and path.is_file() else {}
     for a in tqdm([a for a in alphas if a not in rows], desc='interpolation', disable=not progress):
         s = interpolate(before, trained, a)
         r = dict(alpha=a, **dev(s))
-        if guard is not None: g = guard(s); r.update({GUARD: g[DevEval.metric]})
+        if guard: r['guard'] = {f"{g.name}/{q}": float(v) for g in guard for q, v in g.evaluate(s).items()}
         rows[a] = r
         if path:
             with open(path, 'a') as f: f.write(json.dumps(r) + '\n')
-    return pd.DataFrame([rows[a] for a in alphas]).set_index('alpha')
+    out = []
+    for a in alphas:
+        r = {k: v for k, v in rows[a].items() if k != 'guard'}
+        if guard:
+            g, g0 = pd.Series(rows[a]['guard']), pd.Series(rows[alphas[0]]['guard'])
+            t = paired_ttest(g, g0); r.update({GUARD: float(g.mean()), 'guard delta': t.diff, 'guard p': t.pvalue})
+        out.append(r)
+    return pd.DataFrame(out).set_index('alpha')
 
 # %% ../nbs/12_pipeline.ipynb #5980678c
 @dataclass
@@ -422,7 +431,7 @@ def distill(out_dir:str|Path, # Run folder, relative to the project root; rerunn
     systems = {'student before': before, 'student after': trained}
     if cfg.alphas:   # WiSE-FT: the weight chosen on dev, guarded
         t = time.perf_counter()
-        table = interpolation_table(before, trained, parse_alphas(cfg.alphas), DevEval(p['devs']), DevEval(p['guards']) if p['guards'] else None,
+        table = interpolation_table(before, trained, parse_alphas(cfg.alphas), DevEval(p['devs']), p['guards'],
                                     out/'interpolation.jsonl', progress)
         alpha = choose_alpha(table); after = interpolate(before, trained, alpha)
         tmp = out/'.student-after.tmp'
@@ -463,7 +472,7 @@ def write_results(runs:dict, # From `eval_matrix`
 PROTOCOL = ("Protocol (fixed before any test number was seen): dev queries are carved from the training keys only "
             "({dev}: {dev_n}), never trained on, the same for every seed and setting. The checkpoint and every setting are chosen on "
             "nDCG@10 over all dev queries alone; so is the interpolation weight α of 'student after', the best on dev among those that "
-            "lose nothing on the guard ({guard}; a rule added after the uninterpolated student's test numbers were seen). The test "
+            "lose nothing significant on the guard ({guard}; a rule added after the uninterpolated student's test numbers were seen). The test "
             "sets ({tests}) are only reported. Significance: paired "
             "t-test over queries against the student before distillation, Holm-corrected over the systems of each table.")
 
@@ -500,8 +509,9 @@ def write_report(out:str|Path # A run folder written by `distill`
         w = info['interpolation']
         md += ['## Interpolation with the student before (WiSE-FT), chosen on dev', '',
                pd.DataFrame(w['table']).set_index('alpha').round(4).to_markdown(), '',
-               f"Chosen: α = {w['alpha']}, the best dev nDCG@10 among the weights whose guard ({', '.join(w['guard']) or 'none'}) nDCG@10 "
-               "is at least the student before's (α = 0). 'student after' below is this student; 'student trained' is α = 1.", '']
+               f"Chosen: α = {w['alpha']}, the best dev nDCG@10 among the weights with no significant loss (paired t-test, p < 0.05) on the "
+               f"guard ({', '.join(w['guard']) or 'none'}) against the student before (α = 0). 'student after' below is this student; "
+               "'student trained' is α = 1.", '']
     if info.get('metrics'):
         plot_gains(info['metrics'], out/'gains.png')
         md += ['## Test sets (reported only)', '', '![nDCG@10 per set](gains.png)', '']

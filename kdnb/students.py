@@ -18,8 +18,9 @@ from .teacher import token_budget_batches, default_token_budget, _Prefetch, _pad
 from .zoo import ZOO, _ALIASES, zoo_record, resolve_model, hf_kwargs, atomic_dir, _lacks_pooler
 
 # %% auto #0
-__all__ = ['POOLINGS', 'SIMILARITIES', 'STUDENT_JSON', 'DEFAULTS', 'check_texts', 'flatten_groups', 'Student', 'check_choice',
-           'pool', 'st_settings', 'student_settings', 'load_encoder', 'BiEncoder', 'st_files']
+__all__ = ['STUDENTS', 'POOLINGS', 'SIMILARITIES', 'STUDENT_JSON', 'DEFAULTS', 'check_texts', 'flatten_groups', 'Student',
+           'check_choice', 'pool', 'st_settings', 'student_settings', 'load_encoder', 'BiEncoder', 'st_files',
+           'load_student']
 
 # %% ../nbs/09_students.ipynb #4b1aea12
 def check_texts(texts:Sequence[str], # Texts to encode or score
@@ -49,9 +50,17 @@ def flatten_groups(queries:Sequence[str], # B query texts
     return check_texts([p for g in passages for p in g], 'passages'), n
 
 # %% ../nbs/09_students.ipynb #14cbdc9d
+STUDENTS = {}   # kind -> student class, filled as the classes are defined
+
 class Student(nn.Module):
     "Common interface of kdnb students: scores with gradients for training, encodings for retrieval."
     kind = 'student'
+    inbatch = False   # whether `forward(batch, inbatch=True)` scores every query against every passage of the batch
+    provides = ()     # outputs of `forward` besides 'scores' (such as sparse vectors) that a loss may need
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if 'kind' in cls.__dict__: STUDENTS[cls.kind] = cls
+
     def score(self,
               queries:Sequence[str], # N query texts
               passages:Sequence[str] # N passage texts, passages[i] paired with queries[i]
@@ -71,6 +80,13 @@ class Student(nn.Module):
     def score_inbatch(self, queries, passages) -> Tensor:
         "The (B, B(1+k)) scores of each query with every passage of the batch."
         raise self._cannot('score in-batch negatives')
+    def collate(self,
+                queries:Sequence[str], # B query texts
+                groups:Sequence[Sequence[str]] # B groups of 1+k passages, positive first
+               ) -> dict:
+        "A training batch for `forward`: by default the tokenized queries and the B(1+k) passages, group by group."
+        flat, _ = flatten_groups(queries, groups)
+        return dict(q=self.tokenize_queries(queries), p=self.tokenize_passages(flat))
     def tokenize_queries(self, texts) -> dict: raise self._cannot('tokenize queries apart')
     def tokenize_passages(self, texts) -> dict: raise self._cannot('tokenize passages apart')
     def encode_queries(self, texts, **kwargs) -> np.ndarray: raise self._cannot('encode queries apart')
@@ -199,6 +215,7 @@ def load_encoder(model:str # Zoo name, local folder or hub id
 class BiEncoder(Student):
     "A bi-encoder student: queries and passages encoded apart into one vector each, scored by cosine or dot product."
     kind = 'bi-encoder'
+    inbatch = True
     def __init__(self,
                  model:str, # Zoo name, local folder (a saved student too) or hub id
                  pooling:str|None=None, # 'mean' or 'cls'; None: the model's own
@@ -267,33 +284,40 @@ class BiEncoder(Student):
         e = pool((encoder or self.encoder)(**f).last_hidden_state.float(), f['attention_mask'], self.pooling)   # pooled and normalized in fp32
         return F.normalize(e, p=2, dim=-1) if self.similarity == 'cosine' else e
 
-    def forward(self,
-                q_features:dict[str, Tensor], # B tokenized queries
-                p_features:dict[str, Tensor], # B(1+k) tokenized passages, each query's group together
-                inbatch:bool=False # Score every query against every passage
-               ) -> Tensor:
+    def score_features(self,
+                       q_features:dict[str, Tensor], # B tokenized queries
+                       p_features:dict[str, Tensor], # B(1+k) tokenized passages, each query's group together
+                       inbatch:bool=False # Score every query against every passage
+                      ) -> Tensor:
         "(B, 1+k) scores of each query with its group, or (B, B(1+k)) against all passages (positives first)."
         q, p = self.embed(q_features), self.embed(p_features)
         B, P = len(q), len(p)
-        if P % B: raise InputError(f"{P} passages for {B} queries; forward needs B*(1+k) passages, each query's group together")
+        if P % B: raise InputError(f"{P} passages for {B} queries; scoring needs B*(1+k) passages, each query's group together")
         p = p.view(B, P // B, -1)
         s = q @ p.transpose(0, 1).reshape(P, -1).T if inbatch else torch.einsum('bd,bnd->bn', q, p)
         return s * self.scale if self.scale != 1 else s
 
+    def forward(self,
+                batch:dict, # From `collate`: tokenized queries 'q' and passages 'p'
+                inbatch:bool=False # Score every query against every passage of the batch
+               ) -> dict[str, Tensor]:
+        "The training step's outputs: {'scores': (B, 1+k), or (B, B(1+k)) in-batch}."
+        return dict(scores=self.score_features(batch['q'], batch['p'], inbatch))
+
     def score(self, queries:Sequence[str], passages:Sequence[str]) -> Tensor:
         "The (N,) scores of paired texts, with gradients."
         if len(queries) != len(passages): raise InputError(f"{len(queries)} queries but {len(passages)} passages")
-        return self(self.tokenize_queries(queries), self.tokenize_passages(passages))[:, 0]
+        return self.score_features(self.tokenize_queries(queries), self.tokenize_passages(passages))[:, 0]
 
     def score_groups(self, queries:Sequence[str], passages:Sequence[Sequence[str]]) -> Tensor:
         "The (B, 1+k) scores of each query with its own group (positive first), with gradients."
         flat, _ = flatten_groups(queries, passages)
-        return self(self.tokenize_queries(queries), self.tokenize_passages(flat))
+        return self.score_features(self.tokenize_queries(queries), self.tokenize_passages(flat))
 
     def score_inbatch(self, queries:Sequence[str], passages:Sequence[Sequence[str]]) -> Tensor:
         "The (B, B(1+k)) scores of each query with every passage: the B positives first, then the B first negatives, ..."
         flat, _ = flatten_groups(queries, passages)
-        return self(self.tokenize_queries(queries), self.tokenize_passages(flat), inbatch=True)
+        return self.score_features(self.tokenize_queries(queries), self.tokenize_passages(flat), inbatch=True)
 
 # %% ../nbs/09_students.ipynb #23911a3e
 def _patch_to(cls):
@@ -406,3 +430,15 @@ def _load(cls:type[BiEncoder],
     cfg = _read_json(p/STUDENT_JSON)
     if cfg.get('kind') != cls.kind: raise InputError(f"holds a {cfg.get('kind')!r} student, not a {cls.kind!r}", path=p)
     return cls(str(p), device=device, precision=precision)
+
+# %% ../nbs/09_students.ipynb #1480012f
+def load_student(path:str|Path, # A folder written by a student's `save`
+                 device:str|None=None, # Device; None picks cuda, mps, then cpu
+                 precision:str|None=None # Precision of encoding and scoring
+                ) -> Student:
+    "The saved student in `path`, as the class its recorded kind names."
+    p = Path(path).expanduser()
+    if not (p/STUDENT_JSON).is_file(): raise InputError(f"not a saved kdnb student (no {STUDENT_JSON})", path=p)
+    kind = _read_json(p/STUDENT_JSON).get('kind')
+    if kind not in STUDENTS: raise InputError(f"holds a student of unknown kind {kind!r}; known kinds: {', '.join(sorted(STUDENTS))}", path=p)
+    return STUDENTS[kind].load(p, device=device, precision=precision)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 import json, math, os, random, shutil, time, warnings
 from dataclasses import dataclass, field, asdict
+from fastcore.basics import patch
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 import numpy as np
@@ -18,7 +19,7 @@ from .losses import get_loss
 
 # %% auto #0
 __all__ = ['GroupData', 'batch_plan', 'TrainConfig', 'rng_state', 'set_rng_state', 'set_dropout', 'param_groups', 'plot_curves',
-           'train']
+           'check_serves', 'Trainer', 'train']
 
 # %% ../nbs/10_training.ipynb #656624f5
 class GroupData:
@@ -78,13 +79,11 @@ def batch_plan(lengths:Sequence[int], # A length per item
 
 # %% ../nbs/10_training.ipynb #943ba4fb
 class _Collate:
-    "Tokenize a batch of groups with the student's tokenizers."
+    "A batch of groups as the student builds it, with the teacher's scores."
     def __init__(self, data:GroupData, student): self.data, self.student = data, student
     def __call__(self, idx):
-        d, s = self.data, self.student
-        q = s.tokenize_queries([d.queries[i] for i in idx])
-        p = s.tokenize_passages([t for i in idx for t in d.passages[i]])
-        return q, p, torch.from_numpy(np.stack([d.scores[i] for i in idx]))
+        d = self.data
+        return self.student.collate([d.queries[i] for i in idx], [d.passages[i] for i in idx]), torch.from_numpy(np.stack([d.scores[i] for i in idx]))
 
 # %% ../nbs/10_training.ipynb #8af33c5e
 @dataclass
@@ -119,13 +118,15 @@ class TrainConfig:
 # %% ../nbs/10_training.ipynb #32c06d1e
 def rng_state() -> dict:
     "Every RNG state a training step touches."
-    s = dict(python=random.getstate(), numpy=np.random.get_state(), torch=torch.get_rng_state())
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()   # NumPy's array kept as a tensor: the state loads with weights_only=True
+    s = dict(python=random.getstate(), numpy=(kind, torch.from_numpy(keys.astype(np.int64)), pos, has_gauss, gauss), torch=torch.get_rng_state())
     if torch.cuda.is_available(): s['cuda'] = torch.cuda.get_rng_state_all()
     return s
 
 def set_rng_state(s:dict):
     "Restore the states from `rng_state`."
-    random.setstate(s['python']); np.random.set_state(s['numpy']); torch.set_rng_state(s['torch'])
+    kind, keys, pos, has_gauss, gauss = s['numpy']
+    random.setstate(s['python']); np.random.set_state((kind, np.asarray(keys, dtype=np.uint32), pos, has_gauss, gauss)); torch.set_rng_state(s['torch'])
     if 'cuda' in s and torch.cuda.is_available(): torch.cuda.set_rng_state_all(s['cuda'])
 
 # %% ../nbs/10_training.ipynb #41e676ea
@@ -173,7 +174,176 @@ def plot_curves(log:str|Path, # A run's `log.jsonl`
     if path: fig.savefig(path, dpi=120)
     return fig
 
-# %% ../nbs/10_training.ipynb #f0fabed8
+# %% ../nbs/10_training.ipynb #5ab585b7
+def check_serves(student, # A kdnb student
+                 loss # A `ScoreLoss` (`get_loss`)
+                ) -> None:
+    "Stop when `student` cannot give what `loss` needs: in-batch scores, or outputs such as sparse vectors."
+    who = f"a {student.kind} student ({type(student).__name__})"
+    if loss.inbatch and not getattr(student, 'inbatch', False): raise InputError(f"the loss {loss.name!r} scores in-batch negatives, which {who} cannot give")
+    miss = [n for n in loss.needs if n not in getattr(student, 'provides', ())]
+    if miss: raise InputError(f"the loss {loss.name!r} needs {', '.join(miss)}, which {who} does not give; it gives: "
+                              + ', '.join(('scores',) + tuple(getattr(student, 'provides', ()))))
+
+# %% ../nbs/10_training.ipynb #3ba77f63
+class Trainer:
+    "One training run of a student on groups: optimizer, schedule, checkpoints in `out`; `fit` runs it."
+    def __init__(self, student, # A kdnb student (e.g. `BiEncoder`)
+                 data:GroupData, # Training groups with texts
+                 out:str|Path, # Run folder: checkpoints, log, curves
+                 config:TrainConfig|None=None, # Settings
+                 eval_fn:Callable|None=None, # student -> {metric: value} on a dev set
+                 progress:bool=True): # Show a progress bar
+        cfg = self.cfg = config or TrainConfig()
+        self.student, self.data, self.eval_fn, self.progress = student, data, eval_fn, progress
+        self.loss_fn = get_loss(cfg.loss, **cfg.loss_kwargs); check_serves(student, self.loss_fn)   # before any work
+        self.out = project_path(out); self.rank, self.world = _dist(); self.main = self.rank == 0
+        self.device = student.device
+        self.dtype = get_dtype(cfg.precision, self.device); self.amp = self.dtype != torch.float32   # autocast on CUDA and on a CPU
+        if cfg.grad_checkpointing: student.gradient_checkpointing_enable()
+        if cfg.dropout is not None: set_dropout(student, cfg.dropout)
+        torch.manual_seed(cfg.seed); random.seed(cfg.seed); np.random.seed(cfg.seed)
+        self.model = student
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+            self.model = DDP(student, device_ids=[self.device.index] if self.device.type == 'cuda' else None)
+        self.opt = torch.optim.AdamW(param_groups(student, cfg.weight_decay), lr=cfg.lr)
+        self.lengths = data.lengths()
+        self.total = cfg.total_steps(len(self.plan(0)))
+        from transformers import get_linear_schedule_with_warmup
+        self.sched = get_linear_schedule_with_warmup(self.opt, int(cfg.warmup_ratio * self.total), self.total)
+        self.step, self.epoch, self.pos, self.best, self.metric = 0, 0, 0, None, cfg.metric
+        if self.main: self.out.mkdir(parents=True, exist_ok=True)
+
+    def plan(self, epoch:int) -> list[list[int]]:
+        "The global batches of `epoch` (every process's share together)."
+        c = self.cfg
+        return batch_plan(self.lengths, c.batch_size * self.world, c.seed, epoch, c.bucket, drop_last=self.world > 1)
+
+    def __repr__(self): return f"Trainer({type(self.student).__name__}, {len(self.data)} groups, {self.total} steps, loss {self.loss_fn.name}, {self.out})"
+
+# %% ../nbs/10_training.ipynb #27ef2427
+@patch
+def save(self:Trainer, name:str # Checkpoint folder name in the run folder ('last')
+        ):
+    "Checkpoint on rank 0: weights, optimizer, scheduler, RNG states (of every rank) and the data position."
+    rngs = rng_state()
+    if self.world > 1:
+        allr = [None] * self.world; dist.all_gather_object(allr, rngs); rngs = allr
+    if not self.main: return
+    tmp = self.out/f".{name}.tmp"
+    if tmp.exists(): shutil.rmtree(tmp)
+    tmp.mkdir()
+    torch.save(self.student.state_dict(), tmp/'weights.pt')
+    torch.save(dict(optimizer=self.opt.state_dict(), scheduler=self.sched.state_dict(), rng=rngs, step=self.step, epoch=self.epoch,
+                    pos=self.pos, best=self.best, metric=self.metric, config=asdict(self.cfg)), tmp/'state.pt')
+    publish_dir(tmp, self.out/name)
+
+# %% ../nbs/10_training.ipynb #7e4c91f5
+@patch
+def resume(self:Trainer) -> bool:
+    "Continue from `out/last` if it exists (same settings only); drops log lines written after it. True when resumed."
+    last = self.out/'last'
+    if not (last/'state.pt').is_file(): return False
+    st = torch.load(last/'state.pt', map_location='cpu', weights_only=True)
+    if st['config'] != asdict(self.cfg): raise InputError(f"the run in {self.out} used other settings; use a new folder or resume=False", path=last/'state.pt')
+    self.student.load_state_dict(torch.load(last/'weights.pt', map_location=self.device, weights_only=True))
+    self.opt.load_state_dict(st['optimizer']); self.sched.load_state_dict(st['scheduler'])
+    self.step, self.epoch, self.pos, self.best, self.metric = st['step'], st['epoch'], st['pos'], st['best'], st['metric']
+    set_rng_state(st['rng'][self.rank] if isinstance(st['rng'], list) else st['rng'])
+    log = self.out/'log.jsonl'
+    if self.main and log.is_file():
+        keep = [l for l in log.read_text().splitlines() if l.strip() and json.loads(l)['step'] <= self.step]
+        log.write_text(''.join(l + '\n' for l in keep))
+    return True
+
+# %% ../nbs/10_training.ipynb #4a2666e4
+@patch
+def log(self:Trainer, rec:dict # One record of `log.jsonl`
+       ):
+    "Append a record to the run's log (rank 0)."
+    if self.main:
+        with open(self.out/'log.jsonl', 'a') as f: f.write(json.dumps(rec) + '\n')
+
+@patch
+def evaluate(self:Trainer):
+    "Run the dev evaluation, log it, and keep the student as `best` when the metric improves."
+    if self.eval_fn is None: return
+    st = self.student; st.eval()
+    with torch.no_grad(): res = {k: float(v) for k, v in self.eval_fn(st).items()}
+    st.train()
+    self.metric = self.metric or next(iter(res))
+    if self.metric not in res: raise InputError(f"the dev evaluation returned {sorted(res)}, not the metric {self.metric!r}")
+    self.log(dict(step=self.step, epoch=self.epoch, eval=res))
+    if self.main and (self.best is None or res[self.metric] > self.best):
+        self.best = res[self.metric]
+        if hasattr(st, 'save'):
+            tmp = self.out/'.best.tmp'
+            if tmp.exists(): shutil.rmtree(tmp)
+            st.save(tmp); publish_dir(tmp, self.out/'best')
+        (self.out/'best.json').write_text(json.dumps(dict(step=self.step, metric=self.metric, value=self.best, eval=res), indent=2))
+
+# %% ../nbs/10_training.ipynb #3e283f6c
+@patch
+def train_batch(self:Trainer, batch:dict, # From the student's `collate`
+                t:torch.Tensor # The teacher's scores, (B, 1+k)
+               ) -> float:
+    "Forward, loss and backward of one batch; returns the unscaled loss."
+    L = self.loss_fn
+    with torch.autocast(self.device.type, dtype=self.dtype, enabled=self.amp):
+        o = self.model(batch, inbatch=L.inbatch)   # {'scores': (B, 1+k) or (B, B(1+k)), and what the student provides}
+        extra = {n: o[n] for n in L.needs} | ({'step': self.step} if L.takes_step else {})
+        loss = L(o['scores'].float(), t.to(self.device), **extra)
+    (loss / self.cfg.grad_accum).backward()
+    return loss.item()
+
+@patch
+def optimizer_step(self:Trainer) -> float|None:
+    "Clip, step the optimizer and the schedule, zero the gradients; returns the gradient norm before clipping."
+    c = self.cfg
+    gn = torch.nn.utils.clip_grad_norm_(self.student.parameters(), c.max_grad_norm) if c.max_grad_norm else None
+    self.opt.step(); self.sched.step(); self.opt.zero_grad(set_to_none=True); self.step += 1
+    return None if gn is None else float(gn)
+
+# %% ../nbs/10_training.ipynb #ba84020a
+@patch
+def fit(self:Trainer, resume:bool=True, # Continue from `out/last` when it exists
+        stop_after:int|None=None # Stop (as if killed) after this many steps of this call: for tests
+       ) -> dict:
+    "Run to the last step: evaluate, train, log, checkpoint; returns a summary (steps, best metric, paths)."
+    c = self.cfg
+    if not (resume and self.resume()) and self.main and (self.out/'log.jsonl').exists(): (self.out/'log.jsonl').unlink()
+    if c.eval_first and self.step == 0: self.evaluate()
+    self.student.train(); t0, done_here, losses, stopped = time.perf_counter(), 0, [], False
+    bar = tqdm(total=self.total, initial=self.step, desc='training', unit='step', disable=not (self.progress and self.main))
+    while self.step < self.total and not stopped:
+        mine = [b[self.rank::self.world] for b in self.plan(self.epoch)]   # each process takes its share of every global batch
+        # The loader gets its own generator: drawing its seed from the global RNG would shift dropout after a resume.
+        loader = DataLoader(mine[self.pos:], batch_size=None, collate_fn=_Collate(self.data, self.student), num_workers=c.num_workers,
+                            generator=torch.Generator().manual_seed(c.seed + self.epoch))
+        acc = 0
+        for batch, t in loader:
+            losses.append(self.train_batch(batch, t)); acc += 1; self.pos += 1
+            if acc < c.grad_accum: continue
+            acc = 0; gn = self.optimizer_step(); done_here += 1; bar.update(1)
+            if self.step % c.log_every == 0 or self.step == self.total:
+                self.log(dict(step=self.step, epoch=self.epoch, loss=float(np.mean(losses)), lr=self.sched.get_last_lr()[0], grad_norm=gn,
+                              elapsed=round(time.perf_counter() - t0, 2)))
+                bar.set_postfix(loss=f"{np.mean(losses):.4f}"); losses = []
+            if c.eval_every and self.step % c.eval_every == 0: self.evaluate()
+            if self.step % c.save_every == 0 or self.step == self.total: self.save('last')
+            if self.step >= self.total or (stop_after and done_here >= stop_after): stopped = self.step < self.total; break
+        else:   # the epoch ended: drop a partial accumulation, evaluate if at epoch ends, next epoch
+            self.opt.zero_grad(set_to_none=True)
+            if not c.eval_every: self.evaluate()
+            self.epoch, self.pos = self.epoch + 1, 0
+            continue
+        if self.step >= self.total and not c.eval_every and self.pos: self.evaluate()
+    bar.close()
+    if self.main and not stopped and (self.out/'log.jsonl').is_file(): plot_curves(self.out/'log.jsonl', self.out/'curves.png')
+    return dict(step=self.step, total=self.total, epoch=self.epoch, best=self.best, metric=self.metric, out=str(self.out), stopped=stopped)
+
+# %% ../nbs/10_training.ipynb #287f5eb4
 def train(student, # A kdnb student (e.g. `BiEncoder`)
           data:GroupData, # Training groups with texts
           out:str|Path, # Run folder: checkpoints, log, curves
@@ -184,110 +354,7 @@ def train(student, # A kdnb student (e.g. `BiEncoder`)
           progress:bool=True # Show a progress bar
          ) -> dict:
     "Train `student` on `data`; returns a summary (steps, last loss, best metric, paths)."
-    cfg = config or TrainConfig()
-    out = project_path(out); rank, world = _dist(); main = rank == 0
-    if main: out.mkdir(parents=True, exist_ok=True)
-    loss_fn = get_loss(cfg.loss, **cfg.loss_kwargs)
-    device = student.device
-    dtype = get_dtype(cfg.precision, device); amp = dtype != torch.float32   # autocast on CUDA and on a CPU (outputs/bench/train_precision.json)
-    if cfg.grad_checkpointing: student.gradient_checkpointing_enable()
-    if cfg.dropout is not None: set_dropout(student, cfg.dropout)
-    torch.manual_seed(cfg.seed); random.seed(cfg.seed); np.random.seed(cfg.seed)
-    model = student
-    if world > 1:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-        model = DDP(student, device_ids=[device.index] if device.type == 'cuda' else None)
-    opt = torch.optim.AdamW(param_groups(student, cfg.weight_decay), lr=cfg.lr)
-    lengths = data.lengths()
-    n_batches = len(batch_plan(lengths, cfg.batch_size * world, cfg.seed, 0, cfg.bucket, drop_last=world > 1))
-    total = cfg.total_steps(n_batches)
-    from transformers import get_linear_schedule_with_warmup
-    sched = get_linear_schedule_with_warmup(opt, int(cfg.warmup_ratio * total), total)
-    step, epoch, pos, best, metric = 0, 0, 0, None, cfg.metric
-    last = out/'last'
-    if resume and (last/'state.pt').is_file():
-        st = torch.load(last/'state.pt', map_location='cpu', weights_only=False)
-        if st['config'] != asdict(cfg): raise InputError(f"the run in {out} used other settings; use a new folder or resume=False", path=last/'state.pt')
-        student.load_state_dict(torch.load(last/'weights.pt', map_location=device, weights_only=True))
-        opt.load_state_dict(st['optimizer']); sched.load_state_dict(st['scheduler'])
-        step, epoch, pos, best, metric = st['step'], st['epoch'], st['pos'], st['best'], st['metric']
-        set_rng_state(st['rng'][rank] if isinstance(st['rng'], list) else st['rng'])
-        if main and (out/'log.jsonl').is_file():   # drop log lines written after the checkpoint
-            keep = [l for l in (out/'log.jsonl').read_text().splitlines() if l.strip() and json.loads(l)['step'] <= step]
-            (out/'log.jsonl').write_text(''.join(l + '\n' for l in keep))
-    elif main and (out/'log.jsonl').exists(): (out/'log.jsonl').unlink()
-
-    def log(rec):
-        if main:
-            with open(out/'log.jsonl', 'a') as f: f.write(json.dumps(rec) + '\n')
-
-    def save(dest_name):
-        "Checkpoint on rank 0: weights, optimizer, scheduler, RNG states (of every rank) and the data position."
-        rngs = rng_state()
-        if world > 1:
-            allr = [None] * world; dist.all_gather_object(allr, rngs); rngs = allr
-        if not main: return
-        tmp = out/f".{dest_name}.tmp"
-        if tmp.exists(): shutil.rmtree(tmp)
-        tmp.mkdir()
-        torch.save(student.state_dict(), tmp/'weights.pt')
-        torch.save(dict(optimizer=opt.state_dict(), scheduler=sched.state_dict(), rng=rngs, step=step, epoch=epoch, pos=pos,
-                        best=best, metric=metric, config=asdict(cfg)), tmp/'state.pt')
-        publish_dir(tmp, out/dest_name)
-
-    def evaluate():
-        nonlocal best, metric
-        if eval_fn is None: return
-        student.eval()
-        with torch.no_grad(): res = {k: float(v) for k, v in eval_fn(student).items()}
-        student.train()
-        metric = metric or next(iter(res))
-        if metric not in res: raise InputError(f"the dev evaluation returned {sorted(res)}, not the metric {metric!r}")
-        log(dict(step=step, epoch=epoch, eval=res))
-        if main and (best is None or res[metric] > best):
-            best = res[metric]
-            if hasattr(student, 'save'):
-                tmp = out/'.best.tmp'
-                if tmp.exists(): shutil.rmtree(tmp)
-                student.save(tmp); publish_dir(tmp, out/'best')
-            (out/'best.json').write_text(json.dumps(dict(step=step, metric=metric, value=best, eval=res), indent=2))
-
-    if cfg.eval_first and step == 0: evaluate()
-    student.train(); t0, done_here, losses = time.perf_counter(), 0, []
-    bar = tqdm(total=total, initial=step, desc='training', unit='step', disable=not (progress and main))
-    stopped = False
-    while step < total and not stopped:
-        plan = batch_plan(lengths, cfg.batch_size * world, cfg.seed, epoch, cfg.bucket, drop_last=world > 1)
-        mine = [b[rank::world] for b in plan]   # each process takes its share of every global batch
-        # The loader gets its own generator: drawing its seed from the global RNG would shift dropout after a resume.
-        loader = DataLoader(mine[pos:], batch_size=None, collate_fn=_Collate(data, student), num_workers=cfg.num_workers,
-                            generator=torch.Generator().manual_seed(cfg.seed + epoch))
-        acc = 0
-        for q, p, t in loader:
-            with torch.autocast(device.type, dtype=dtype, enabled=amp):
-                s = model(q, p, inbatch=True) if loss_fn.inbatch else model(q, p)   # (B, B(1+k)) for an in-batch loss
-                loss = loss_fn(s.float(), t.to(device)) / cfg.grad_accum
-            loss.backward(); acc += 1; pos += 1; losses.append(loss.item() * cfg.grad_accum)
-            if acc < cfg.grad_accum: continue
-            acc = 0
-            gn = torch.nn.utils.clip_grad_norm_(student.parameters(), cfg.max_grad_norm) if cfg.max_grad_norm else None
-            opt.step(); sched.step(); opt.zero_grad(set_to_none=True); step += 1; done_here += 1; bar.update(1)
-            if step % cfg.log_every == 0 or step == total:
-                log(dict(step=step, epoch=epoch, loss=float(np.mean(losses)), lr=sched.get_last_lr()[0],
-                         grad_norm=None if gn is None else float(gn), elapsed=round(time.perf_counter() - t0, 2)))
-                bar.set_postfix(loss=f"{np.mean(losses):.4f}"); losses = []
-            if cfg.eval_every and step % cfg.eval_every == 0: evaluate()
-            if step % cfg.save_every == 0 or step == total: save('last')
-            if step >= total or (stop_after and done_here >= stop_after): stopped = step < total; break
-        else:   # the epoch ended: drop a partial accumulation, evaluate if at epoch ends, next epoch
-            opt.zero_grad(set_to_none=True)
-            if not cfg.eval_every: evaluate()
-            epoch, pos = epoch + 1, 0
-            continue
-        if step >= total and not cfg.eval_every and pos: evaluate()
-    bar.close()
-    if main and not stopped and (out/'log.jsonl').is_file(): plot_curves(out/'log.jsonl', out/'curves.png')   # `last` was saved at the final step
-    return dict(step=step, total=total, epoch=epoch, best=best, metric=metric, out=str(out), stopped=stopped)
+    return Trainer(student, data, out, config, eval_fn, progress).fit(resume, stop_after)
 
 # %% ../nbs/10_training.ipynb #a30dbd3d
 def _ddp_demo(tiny, out, batch_size, steps):

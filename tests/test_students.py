@@ -73,7 +73,7 @@ def test_bad_texts_and_groups(mini):
     with pytest.raises(InputError, match='2 queries but 1 passage groups'): flatten_groups(Q, DOCS[:1])
     with pytest.raises(InputError, match='2 queries but 3 passages'): mini.score(Q, DOCS[0] + ['x'])
     with pytest.raises(InputError, match=r'3 passages for 2 queries'):
-        mini(mini.tokenize_queries(Q), mini.tokenize_passages(DOCS[0] + ['x']))
+        mini.score_features(mini.tokenize_queries(Q), mini.tokenize_passages(DOCS[0] + ["x"]))
 
 def test_pool():
     h = torch.tensor([[[1., 2.], [3., 4.], [100., 100.]]])
@@ -125,7 +125,7 @@ def test_tokenized_batches_cross_processes(tiny):
     (q, p), = list(dl)
     assert all(isinstance(v, torch.Tensor) for v in {**q, **p}.values())
     pickle.loads(pickle.dumps(q))
-    with torch.no_grad(): torch.testing.assert_close(st(q, p), st.score_groups(Q, DOCS))
+    with torch.no_grad(): torch.testing.assert_close(st(dict(q=q, p=p))["scores"], st.score_groups(Q, DOCS))
 
 def test_gradient_checkpointing(tiny):
     st = BiEncoder(str(tiny), device='cpu'); st.train()
