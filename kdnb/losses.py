@@ -281,19 +281,21 @@ def splade_loss(s:Tensor, # Student scores, (B, 1+k), from the sparse vectors' d
                 lambda_q:float=5e-5, # Query regulariser weight
                 lambda_d:float=3e-5, # Passage regulariser weight
                 distill:str|Callable='margin_mse', # The score loss: a name in `LOSSES` or a function
-                reg:str='flops', # The regulariser: 'flops' or 'l1'
+                reg_q:str='l1', # The query regulariser: 'l1' or 'flops'
+                reg_d:str='flops', # The passage regulariser: 'flops' or 'l1'
                 step:int|None=None, # Training step, for the warm-up; None: the full weights
                 warmup_steps:int=0, # Steps of quadratic warm-up of both weights
                 return_parts:bool=False, # Also return the parts, for logging
                 **kw # Options of the distillation loss, such as `temperature`
                ) -> Tensor|tuple[Tensor,dict]:
-    "Distillation loss plus lambda_q FLOPS(queries) plus lambda_d FLOPS(passages), with warmed-up weights."
+    "Distillation loss plus lambda_q L1(queries) plus lambda_d FLOPS(passages) (by default), with warmed-up weights."
     fn = _get_fn(distill) if isinstance(distill, str) else distill
-    regf = {'flops': flops, 'l1': l1_reg}.get(reg)
-    if regf is None: raise InputError(f"splade: reg must be 'flops' or 'l1', got {reg!r}")
+    regs = {'flops': flops, 'l1': l1_reg}
+    for n, r in (('reg_q', reg_q), ('reg_d', reg_d)):
+        if r not in regs: raise InputError(f"splade: {n} must be 'flops' or 'l1', got {r!r}")
     base = fn(s, t, **kw) if _takes_teacher(fn) else fn(s, **kw)
     lq, ld = (lambda_q, lambda_d) if step is None else (reg_weight(lambda_q, step, warmup_steps), reg_weight(lambda_d, step, warmup_steps))
-    rq, rd = lq * regf(q_reps), ld * regf(d_reps)
+    rq, rd = lq * regs[reg_q](q_reps), ld * regs[reg_d](d_reps)
     loss = base + rq + rd
     return (loss, {'distill': base.detach(), 'reg_q': rq.detach(), 'reg_d': rd.detach(), 'lambda_q': lq, 'lambda_d': ld}) if return_parts else loss
 

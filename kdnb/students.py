@@ -87,6 +87,9 @@ class Student(nn.Module):
         "A training batch for `forward`: by default the tokenized queries and the B(1+k) passages, group by group."
         flat, _ = flatten_groups(queries, groups)
         return dict(q=self.tokenize_queries(queries), p=self.tokenize_passages(flat))
+    def batch_stats(self, outputs:dict) -> dict[str, float]:
+        "Figures the training loop logs from a step's outputs (a SPLADE student's active terms); none by default."
+        return {}
     def tokenize_queries(self, texts) -> dict: raise self._cannot('tokenize queries apart')
     def tokenize_passages(self, texts) -> dict: raise self._cannot('tokenize passages apart')
     def encode_queries(self, texts, **kwargs) -> np.ndarray: raise self._cannot('encode queries apart')
@@ -329,7 +332,8 @@ def _patch_to(cls):
     return deco
 
 @torch.inference_mode()
-def _encode(self, texts, prefix, max_len, what, batch_size, tokens_per_batch, chunk, progress):
+def _encoded(self, texts, prefix, max_len, what, batch_size, tokens_per_batch, chunk, progress, embed):
+    "Yield (indices, vectors) of `texts` in length-sorted batches under a token budget; `embed(features, encoder)` makes the vectors."
     texts = check_texts(texts, what)
     tokens_per_batch = tokens_per_batch or default_token_budget(self.device)
     pad_id = self.tokenizer.pad_token_id or 0
@@ -342,14 +346,18 @@ def _encode(self, texts, prefix, max_len, what, batch_size, tokens_per_batch, ch
     use_amp = dev.type == 'cuda' and self.dtype != torch.float32
     # On a CPU, a bf16 copy of the weights (made per call: training changes them) is 3x faster than fp32; autocast gains little.
     encoder = copy.deepcopy(self.encoder).to(self.dtype) if dev.type == 'cpu' and self.dtype != torch.float32 else None
-    out = np.empty((len(texts), self.dim), dtype=np.float32)
     self.eval()
     try:
         with tqdm(total=len(texts), desc=f"encoding {what}", unit='text', disable=not progress) as bar:
             for idx, feats in _Prefetch(batches()):
-                with torch.autocast(dev.type, dtype=self.dtype, enabled=use_amp): e = self.embed(feats, encoder)
-                out[idx] = e.float().cpu().numpy(); bar.update(len(idx))
+                with torch.autocast(dev.type, dtype=self.dtype, enabled=use_amp): e = embed(feats, encoder)
+                yield idx, e; bar.update(len(idx))
     finally: self.train(was_training)
+
+def _encode(self, texts, prefix, max_len, what, batch_size, tokens_per_batch, chunk, progress):
+    out = np.empty((len(check_texts(texts, what)), self.dim), dtype=np.float32)
+    for idx, e in _encoded(self, texts, prefix, max_len, what, batch_size, tokens_per_batch, chunk, progress, self.embed):
+        out[idx] = e.float().cpu().numpy()
     return out
 
 @_patch_to(BiEncoder)
@@ -431,7 +439,7 @@ def _load(cls:type[BiEncoder],
     if cfg.get('kind') != cls.kind: raise InputError(f"holds a {cfg.get('kind')!r} student, not a {cls.kind!r}", path=p)
     return cls(str(p), device=device, precision=precision)
 
-# %% ../nbs/09_students.ipynb #1480012f
+# %% ../nbs/09_students.ipynb #f340150c
 def load_student(path:str|Path, # A folder written by a student's `save`
                  device:str|None=None, # Device; None picks cuda, mps, then cpu
                  precision:str|None=None # Precision of encoding and scoring

@@ -4,7 +4,7 @@
 
 # %% ../nbs/10_training.ipynb #fb70154e
 from __future__ import annotations
-import json, math, os, random, shutil, time, warnings
+import json, math, os, pickle, random, shutil, time, warnings
 from dataclasses import dataclass, field, asdict
 from fastcore.basics import patch
 from pathlib import Path
@@ -174,7 +174,7 @@ def plot_curves(log:str|Path, # A run's `log.jsonl`
     if path: fig.savefig(path, dpi=120)
     return fig
 
-# %% ../nbs/10_training.ipynb #5ab585b7
+# %% ../nbs/10_training.ipynb #c7332275
 def check_serves(student, # A kdnb student
                  loss # A `ScoreLoss` (`get_loss`)
                 ) -> None:
@@ -185,7 +185,7 @@ def check_serves(student, # A kdnb student
     if miss: raise InputError(f"the loss {loss.name!r} needs {', '.join(miss)}, which {who} does not give; it gives: "
                               + ', '.join(('scores',) + tuple(getattr(student, 'provides', ()))))
 
-# %% ../nbs/10_training.ipynb #3ba77f63
+# %% ../nbs/10_training.ipynb #2dc853e4
 class Trainer:
     "One training run of a student on groups: optimizer, schedule, checkpoints in `out`; `fit` runs it."
     def __init__(self, student, # A kdnb student (e.g. `BiEncoder`)
@@ -213,6 +213,7 @@ class Trainer:
         from transformers import get_linear_schedule_with_warmup
         self.sched = get_linear_schedule_with_warmup(self.opt, int(cfg.warmup_ratio * self.total), self.total)
         self.step, self.epoch, self.pos, self.best, self.metric = 0, 0, 0, None, cfg.metric
+        self.stats = []   # the student's `batch_stats` since the last log line
         if self.main: self.out.mkdir(parents=True, exist_ok=True)
 
     def plan(self, epoch:int) -> list[list[int]]:
@@ -222,7 +223,7 @@ class Trainer:
 
     def __repr__(self): return f"Trainer({type(self.student).__name__}, {len(self.data)} groups, {self.total} steps, loss {self.loss_fn.name}, {self.out})"
 
-# %% ../nbs/10_training.ipynb #27ef2427
+# %% ../nbs/10_training.ipynb #bba464d0
 @patch
 def save(self:Trainer, name:str # Checkpoint folder name in the run folder ('last')
         ):
@@ -239,13 +240,15 @@ def save(self:Trainer, name:str # Checkpoint folder name in the run folder ('las
                     pos=self.pos, best=self.best, metric=self.metric, config=asdict(self.cfg)), tmp/'state.pt')
     publish_dir(tmp, self.out/name)
 
-# %% ../nbs/10_training.ipynb #7e4c91f5
+# %% ../nbs/10_training.ipynb #a15318ec
 @patch
 def resume(self:Trainer) -> bool:
     "Continue from `out/last` if it exists (same settings only); drops log lines written after it. True when resumed."
     last = self.out/'last'
     if not (last/'state.pt').is_file(): return False
-    st = torch.load(last/'state.pt', map_location='cpu', weights_only=True)
+    try: st = torch.load(last/'state.pt', map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError: raise InputError("holds pickled objects (a checkpoint of an older kdnb); it is not "
+                                                    "opened, as unpickling can run code: train into a new folder", path=last/'state.pt') from None
     if st['config'] != asdict(self.cfg): raise InputError(f"the run in {self.out} used other settings; use a new folder or resume=False", path=last/'state.pt')
     self.student.load_state_dict(torch.load(last/'weights.pt', map_location=self.device, weights_only=True))
     self.opt.load_state_dict(st['optimizer']); self.sched.load_state_dict(st['scheduler'])
@@ -257,7 +260,7 @@ def resume(self:Trainer) -> bool:
         log.write_text(''.join(l + '\n' for l in keep))
     return True
 
-# %% ../nbs/10_training.ipynb #4a2666e4
+# %% ../nbs/10_training.ipynb #cd1a34e7
 @patch
 def log(self:Trainer, rec:dict # One record of `log.jsonl`
        ):
@@ -283,7 +286,7 @@ def evaluate(self:Trainer):
             st.save(tmp); publish_dir(tmp, self.out/'best')
         (self.out/'best.json').write_text(json.dumps(dict(step=self.step, metric=self.metric, value=self.best, eval=res), indent=2))
 
-# %% ../nbs/10_training.ipynb #3e283f6c
+# %% ../nbs/10_training.ipynb #cd560fcf
 @patch
 def train_batch(self:Trainer, batch:dict, # From the student's `collate`
                 t:torch.Tensor # The teacher's scores, (B, 1+k)
@@ -295,6 +298,7 @@ def train_batch(self:Trainer, batch:dict, # From the student's `collate`
         extra = {n: o[n] for n in L.needs} | ({'step': self.step} if L.takes_step else {})
         loss = L(o['scores'].float(), t.to(self.device), **extra)
     (loss / self.cfg.grad_accum).backward()
+    self.stats.append(self.student.batch_stats(o))
     return loss.item()
 
 @patch
@@ -305,7 +309,7 @@ def optimizer_step(self:Trainer) -> float|None:
     self.opt.step(); self.sched.step(); self.opt.zero_grad(set_to_none=True); self.step += 1
     return None if gn is None else float(gn)
 
-# %% ../nbs/10_training.ipynb #ba84020a
+# %% ../nbs/10_training.ipynb #9a66f6f6
 @patch
 def fit(self:Trainer, resume:bool=True, # Continue from `out/last` when it exists
         stop_after:int|None=None # Stop (as if killed) after this many steps of this call: for tests
@@ -327,9 +331,10 @@ def fit(self:Trainer, resume:bool=True, # Continue from `out/last` when it exist
             if acc < c.grad_accum: continue
             acc = 0; gn = self.optimizer_step(); done_here += 1; bar.update(1)
             if self.step % c.log_every == 0 or self.step == self.total:
+                stats = {k: float(np.mean([s[k] for s in self.stats if k in s])) for k in dict.fromkeys(k for s in self.stats for k in s)}
                 self.log(dict(step=self.step, epoch=self.epoch, loss=float(np.mean(losses)), lr=self.sched.get_last_lr()[0], grad_norm=gn,
-                              elapsed=round(time.perf_counter() - t0, 2)))
-                bar.set_postfix(loss=f"{np.mean(losses):.4f}"); losses = []
+                              elapsed=round(time.perf_counter() - t0, 2), **stats))
+                bar.set_postfix(loss=f"{np.mean(losses):.4f}"); losses, self.stats = [], []
             if c.eval_every and self.step % c.eval_every == 0: self.evaluate()
             if self.step % c.save_every == 0 or self.step == self.total: self.save('last')
             if self.step >= self.total or (stop_after and done_here >= stop_after): stopped = self.step < self.total; break
@@ -343,7 +348,7 @@ def fit(self:Trainer, resume:bool=True, # Continue from `out/last` when it exist
     if self.main and not stopped and (self.out/'log.jsonl').is_file(): plot_curves(self.out/'log.jsonl', self.out/'curves.png')
     return dict(step=self.step, total=self.total, epoch=self.epoch, best=self.best, metric=self.metric, out=str(self.out), stopped=stopped)
 
-# %% ../nbs/10_training.ipynb #287f5eb4
+# %% ../nbs/10_training.ipynb #f0de59ee
 def train(student, # A kdnb student (e.g. `BiEncoder`)
           data:GroupData, # Training groups with texts
           out:str|Path, # Run folder: checkpoints, log, curves

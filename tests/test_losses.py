@@ -59,9 +59,9 @@ def test_reg_weight_and_splade():
     q, d = torch.rand(2, 5), torch.rand(4, 5)
     s, t = torch.randn(2, 2), torch.randn(2, 2)
     got, parts = splade_loss(s, t, q, d, lambda_q=0.2, lambda_d=0.1, step=3, warmup_steps=6, return_parts=True)
-    torch.testing.assert_close(got, margin_mse(s, t) + 0.05*flops(q) + 0.025*flops(d))
+    torch.testing.assert_close(got, margin_mse(s, t) + 0.05*l1_reg(q) + 0.025*flops(d))
     assert parts['lambda_q'] == pytest.approx(0.05) and parts['lambda_d'] == pytest.approx(0.025)
-    torch.testing.assert_close(splade_loss(s, t, q, d, distill='kl', temperature=3., reg='l1', lambda_q=1., lambda_d=2.),
+    torch.testing.assert_close(splade_loss(s, t, q, d, distill='kl', temperature=3., reg_d='l1', lambda_q=1., lambda_d=2.),
                                kl_distill(s, t, 3.) + l1_reg(q) + 2*l1_reg(d))
 
 @pytest.mark.parametrize('name', SCORE_LOSSES)
@@ -121,7 +121,7 @@ def test_other_errors():
     with pytest.raises(InputError, match=r'targets have shape \(2,\), expected \(3,\)'): inbatch_infonce(torch.zeros(3, 4), targets=torch.tensor([0, 1]))
     with pytest.raises(InputError, match=r'labels must lie in \[0, 1\]'): pointwise_bce(S, T, soft=False)
     with pytest.raises(InputError, match=r'\(N, vocab\)'): flops(torch.zeros(2, 3, 4))
-    with pytest.raises(InputError, match="reg must be 'flops' or 'l1'"): splade_loss(S, T, torch.ones(1, 2), torch.ones(3, 2), reg='l0')
+    with pytest.raises(InputError, match="reg_q must be 'flops' or 'l1'"): splade_loss(S, T, torch.ones(1, 2), torch.ones(3, 2), reg_q='l0')
 
 def test_registry():
     assert set(LOSSES) == {'margin_mse', 'constant_margin_mse', 'infonce', 'inbatch_infonce', 'kl', 'bce', 'mse', 'ranknet', 'adr_mse', 'splade', 'margin_mse_inbatch'}
