@@ -238,7 +238,7 @@ def eval_matrix(students:dict, # System name -> student (e.g. {'student before':
         runs[s] = rs
     return {s: runs[s] for s in sets}
 
-# %% ../nbs/12_pipeline.ipynb #9878515a
+# %% ../nbs/12_pipeline.ipynb #e03fde1e
 def interpolate(before, # The student before training
                 trained, # The trained student, of the same architecture
                 alpha:float # Weight of `trained`: 0 gives `before`, 1 gives `trained`
@@ -253,7 +253,7 @@ def interpolate(before, # The student before training
     out.load_state_dict({k: torch.lerp(sb[k].float(), v.float(), alpha).to(v.dtype) if v.is_floating_point() else v for k, v in st.items()})
     return out.eval()
 
-# %% ../nbs/12_pipeline.ipynb #7a714e8d
+# %% ../nbs/12_pipeline.ipynb #2dfb6277
 GUARD = 'guard nDCG@10'
 
 def parse_alphas(alphas:str|Sequence[float] # Interpolation weights, comma-separated; '' for none
@@ -282,7 +282,7 @@ def choose_alpha(table:pd.DataFrame, # One row per α (the index): 'dev nDCG@10'
     ok = table[~((table['guard delta'] < 0) & (table['guard p'] < level))] if 'guard p' in table else table
     return float(ok[DevEval.metric].sort_index().idxmax())
 
-# %% ../nbs/12_pipeline.ipynb #e84c23ff
+# %% ../nbs/12_pipeline.ipynb #166f3739
 def interpolation_table(before, # The student before training
                         trained, # The trained student (the dev-best checkpoint)
                         alphas:Sequence[float], # From `parse_alphas`; 0 first
