@@ -14,8 +14,9 @@ from .answer_key import KEYS, key_pool, key_qrels, load_key, key_dir, build_name
 
 # %% auto #0
 __all__ = ['EVAL_SETS', 'POSITIVES', 'TEACHER', 'GUARD', 'PROTOCOL', 'named_key', 'training_sets', 'mix_weights', 'eval_sets',
-           'eval_queries', 'eval_qrels', 'check_disjoint', 'shared_with_tests', 'dev_split', 'DevSet', 'dev_sets',
-           'DevEval', 'training_groups', 'eval_matrix', 'interpolate', 'parse_alphas', 'guard_sets', 'choose_alpha',
+           'eval_queries', 'eval_qrels', 'check_disjoint', 'shared_with_tests', 'dev_split', 'student_kind',
+           'student_class', 'make_student', 'student_index', 'student_rerank', 'DevSet', 'dev_sets', 'DevEval',
+           'training_groups', 'eval_matrix', 'interpolate', 'parse_alphas', 'guard_sets', 'choose_alpha',
            'interpolation_table', 'DistillConfig', 'check_student', 'dev_curve', 'prepare', 'distill', 'write_results',
            'plot_gains', 'write_report', 'distill_seeds', 'gain_table', 'gain_markdown', 'trial_settings',
            'trials_table']
@@ -120,6 +121,55 @@ def dev_split(name:str, # A key of `KEYS` with judgments
     n = len(judged) if fraction == 1 else min(len(judged) - 1, max(min_queries, round(fraction * len(judged))))
     return sorted(sorted(judged, key=lambda q: stable_hash(f"dev/{name}/{q}"))[:n])
 
+# %% ../nbs/12_pipeline.ipynb #012963dc
+def student_kind(model:str # Zoo name, folder or hub id
+                ) -> str:
+    "The kind of student `model` makes: the kind a saved student records, else the zoo's ('splade'), else 'bi-encoder'."
+    from kdnb.students import STUDENT_JSON, _read_json
+    from kdnb.zoo import ZOO, _ALIASES, zoo_record
+    p = Path(str(model)).expanduser()
+    if (p/STUDENT_JSON).is_file(): return _read_json(p/STUDENT_JSON).get('kind', 'bi-encoder')
+    if (model in ZOO or model in _ALIASES) and zoo_record(model).kind == 'splade': return 'splade'
+    return 'bi-encoder'
+
+def student_class(kind:str # A student kind
+                 ):
+    "The class of a student kind (importing the chapters that define them)."
+    import kdnb.splade   # registers 'splade'
+    from kdnb.students import STUDENTS
+    if kind not in STUDENTS: raise InputError(f"unknown student kind {kind!r}; known kinds: {', '.join(sorted(STUDENTS))}")
+    return STUDENTS[kind]
+
+def make_student(model:str, # Zoo name, folder or hub id
+                 **settings # Settings (scale, max lengths, precision...): those the student's class takes are passed, None ones dropped
+                ):
+    "A student of the right class for `model`."
+    import inspect
+    cls = student_class(student_kind(model)); ok = inspect.signature(cls.__init__).parameters
+    return cls(model, **{k: v for k, v in settings.items() if k in ok and v is not None})
+
+def student_index(student, # A bi-encoder or SPLADE student
+                  collection, # A loaded `Collection`
+                  cache:bool=False, # Cache a dense index on disk (for unchanged models)
+                  progress:bool=False):
+    "The index of `collection` that fits the student; both kinds answer `.search(queries, k, encoder=student)`."
+    if student.kind == 'splade':
+        from kdnb.splade import SparseIndex
+        return SparseIndex.build(student, collection.corpus, progress=progress)
+    from kdnb.retrieval import dense_index
+    return dense_index(student, collection, cache=cache, progress=progress)
+
+def student_rerank(student, # A bi-encoder or SPLADE student
+                   pool, # The candidates to re-rank
+                   index=None # An index (from `student_index`) holding the candidates, whose vectors are reused
+                  ) -> dict:
+    "The student's run over a candidate pool."
+    if student.kind == 'splade':
+        from kdnb.splade import rerank_sparse
+        return rerank_sparse(student, pool, index, progress=False)
+    from kdnb.retrieval import rerank_dense, rerank_from_index
+    return rerank_from_index(index, student, pool) if index is not None else rerank_dense(student, pool, progress=False)
+
 # %% ../nbs/12_pipeline.ipynb #8d695346
 @dataclass
 class DevSet:
@@ -128,11 +178,9 @@ class DevSet:
     def __repr__(self): return f"DevSet({self.name!r}: {len(self.queries)} queries, {'full retrieval' if self.collection is not None else 're-ranking'})"
     def evaluate(self, student, measure:str='nDCG@10') -> pd.Series:
         "The student's `measure` on each query of this dev set."
-        from kdnb.retrieval import dense_index, rerank_dense
         from kdnb.evaluation import per_query
-        if self.collection is not None:
-            run = dense_index(student, self.collection, cache=False, progress=False).search(self.queries, k=100, encoder=student, progress=False)
-        else: run = rerank_dense(student, self.pool, progress=False)
+        if self.collection is not None: run = student_index(student, self.collection).search(self.queries, k=100, encoder=student, progress=False)
+        else: run = student_rerank(student, self.pool)
         return per_query(run, self.qrels, [measure])[measure]
 
 def dev_sets(names:str|Sequence[str], # Comma-separated training keys to carve dev queries from (each needs judgments)
@@ -217,7 +265,6 @@ def eval_matrix(students:dict, # System name -> student (e.g. {'student before':
     from tqdm.auto import tqdm
     from kdnb.data import load_beir
     from kdnb.candidates import bm25_pool
-    from kdnb.retrieval import dense_index, rerank_dense, rerank_from_index
     sets = eval_sets(sets); idx, runs = {}, {}
     full = [s for s in sets if 'key' not in EVAL_SETS[s]]
     for s in tqdm(full + [s for s in sets if s not in full], desc='evaluation sets', disable=not progress):
@@ -226,19 +273,17 @@ def eval_matrix(students:dict, # System name -> student (e.g. {'student before':
             pool = key_pool(e['key']); rs['BM25'] = pool.run
             tk = named_key(e['key'])
             if tk.complete: rs[TEACHER] = tk.run()
-            for n, st in students.items():
-                i = idx.get((n, e.get('collection')))
-                rs[n] = rerank_from_index(i, st, pool) if i is not None else rerank_dense(st, pool, progress=False)
+            for n, st in students.items(): rs[n] = student_rerank(st, pool, idx.get((n, e.get('collection'))))
         else:
             c = load_beir(e['collection'], e['split'], check=False)
             rs['BM25'] = bm25_pool(c, k=100, show_progress=False).run
             for n, st in students.items():
-                idx[(n, e['collection'])] = i = dense_index(st, c, cache=n in cached, progress=False)
+                idx[(n, e['collection'])] = i = student_index(st, c, cache=n in cached)
                 rs[n] = i.search(c.queries, k=100, encoder=st, progress=False)
         runs[s] = rs
     return {s: runs[s] for s in sets}
 
-# %% ../nbs/12_pipeline.ipynb #e03fde1e
+# %% ../nbs/12_pipeline.ipynb #7834c390
 def interpolate(before, # The student before training
                 trained, # The trained student, of the same architecture
                 alpha:float # Weight of `trained`: 0 gives `before`, 1 gives `trained`
@@ -253,7 +298,7 @@ def interpolate(before, # The student before training
     out.load_state_dict({k: torch.lerp(sb[k].float(), v.float(), alpha).to(v.dtype) if v.is_floating_point() else v for k, v in st.items()})
     return out.eval()
 
-# %% ../nbs/12_pipeline.ipynb #2dfb6277
+# %% ../nbs/12_pipeline.ipynb #8edb17e5
 GUARD = 'guard nDCG@10'
 
 def parse_alphas(alphas:str|Sequence[float] # Interpolation weights, comma-separated; '' for none
@@ -282,7 +327,7 @@ def choose_alpha(table:pd.DataFrame, # One row per α (the index): 'dev nDCG@10'
     ok = table[~((table['guard delta'] < 0) & (table['guard p'] < level))] if 'guard p' in table else table
     return float(ok[DevEval.metric].sort_index().idxmax())
 
-# %% ../nbs/12_pipeline.ipynb #166f3739
+# %% ../nbs/12_pipeline.ipynb #d8e273e6
 def interpolation_table(before, # The student before training
                         trained, # The trained student (the dev-best checkpoint)
                         alphas:Sequence[float], # From `parse_alphas`; 0 first
@@ -374,7 +419,8 @@ def prepare(cfg:DistillConfig # The run's settings
     "Check every input of a run before any work: names, weights, student, guard, and that no training or dev query is a test query."
     from kdnb.losses import get_loss
     sets = training_sets(cfg.train); mix_weights(sets, cfg.weights or None); tests = eval_sets(cfg.eval_sets)
-    get_loss(cfg.loss, **_kwargs(cfg.loss_kwargs)); check_student(cfg.student)
+    from kdnb.training import check_serves
+    check_student(cfg.student); check_serves(student_class(student_kind(cfg.student)), get_loss(cfg.loss, **_kwargs(cfg.loss_kwargs)))
     if cfg.positives not in POSITIVES: raise InputError(f"positives must be one of {POSITIVES}, got {cfg.positives!r}")
     devs = dev_sets(cfg.dev, cfg.dev_fraction, cfg.dev_min); guards = guard_sets(cfg.guard, sets); parse_alphas(cfg.alphas)
     held = {f"dev set {d.name}": d.queries for d in devs + guards}
@@ -399,7 +445,7 @@ def distill(out_dir:str|Path, # Run folder, relative to the project root; rerunn
             **kw # `DistillConfig` fields, overriding `config`
            ) -> dict:
     "Train a student on the teacher's answer keys, choose its checkpoint on dev, evaluate it on the test sets, write the report."
-    from kdnb.students import BiEncoder
+    from kdnb.students import load_student
     from kdnb.training import TrainConfig, train
     cfg = DistillConfig(**{**asdict(config or DistillConfig()), **kw})
     out = project_path(out_dir); t0 = time.perf_counter(); timings = {}
@@ -410,7 +456,7 @@ def distill(out_dir:str|Path, # Run folder, relative to the project root; rerunn
     dev_q = {d.name: sorted(d.queries) for d in p['devs']}
     data, ginfo = training_groups(p['sets'], cfg.weights or None, {q for qs in dev_q.values() for q in qs}, cfg.positives,
                                   cfg.sampler, cfg.k, cfg.rounds, cfg.seed)
-    st = BiEncoder(cfg.student, scale=cfg.scale, query_max_len=cfg.query_max_len, passage_max_len=cfg.passage_max_len, precision=cfg.precision)
+    st = make_student(cfg.student, scale=cfg.scale, query_max_len=cfg.query_max_len, passage_max_len=cfg.passage_max_len, precision=cfg.precision)
     tc = TrainConfig(loss=cfg.loss, loss_kwargs=_kwargs(cfg.loss_kwargs), lr=cfg.lr, batch_size=cfg.batch_size, epochs=cfg.epochs,
                      max_steps=cfg.max_steps or None, dropout=cfg.dropout, eval_every=cfg.eval_every or None, precision=cfg.precision, seed=cfg.seed,
                      log_every=5, save_every=50, metric=DevEval.metric)
@@ -426,8 +472,8 @@ def distill(out_dir:str|Path, # Run folder, relative to the project root; rerunn
     info = dict(config=asdict(cfg), groups=len(data), training_sets=ginfo, dev_queries=dev_q, train=summary,
                 best_step=best['step'], dev_best=best['eval'], dev_before=curve.iloc[0].to_dict() if len(curve) else None,
                 dev_last=curve.iloc[-1].to_dict() if len(curve) else None)
-    before = BiEncoder(cfg.student, query_max_len=cfg.query_max_len, passage_max_len=cfg.passage_max_len, precision=cfg.precision)
-    trained = after = BiEncoder.load(out/'student-best', precision=cfg.precision)
+    before = make_student(cfg.student, query_max_len=cfg.query_max_len, passage_max_len=cfg.passage_max_len, precision=cfg.precision)
+    trained = after = load_student(out/'student-best', precision=cfg.precision)
     systems = {'student before': before, 'student after': trained}
     if cfg.alphas:   # WiSE-FT: the weight chosen on dev, guarded
         t = time.perf_counter()
@@ -504,7 +550,7 @@ def write_report(out:str|Path # A run folder written by `distill`
           '## Dev curve', '', curve.round(4).to_markdown() if len(curve) else '(no dev evaluation)', '',
           f"Chosen on dev: step {info['best_step']} (dev nDCG@10 {info['dev_best'][DevEval.metric]:.4f}; before training "
           f"{info['dev_before'][DevEval.metric]:.4f}). The students are saved in `student-best/` (the dev-best checkpoint), `student-last/` "
-          "and, with interpolation, `student-after/`; each loads in kdnb (`BiEncoder.load`) and sentence-transformers (`SentenceTransformer(path)`).", '']
+          "and, with interpolation, `student-after/`; each loads in kdnb (`load_student`) and in sentence-transformers (`SentenceTransformer`, or `SparseEncoder` for SPLADE).", '']
     if info.get('interpolation'):
         w = info['interpolation']
         md += ['## Interpolation with the student before (WiSE-FT), chosen on dev', '',

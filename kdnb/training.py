@@ -174,18 +174,19 @@ def plot_curves(log:str|Path, # A run's `log.jsonl`
     if path: fig.savefig(path, dpi=120)
     return fig
 
-# %% ../nbs/10_training.ipynb #7ba50e06
-def check_serves(student, # A kdnb student
+# %% ../nbs/10_training.ipynb #db279192
+def check_serves(student, # A kdnb student, or its class
                  loss # A `ScoreLoss` (`get_loss`)
                 ) -> None:
     "Stop when `student` cannot give what `loss` needs: in-batch scores, or outputs such as sparse vectors."
-    who = f"a {student.kind} student ({type(student).__name__})"
+    cls = student if isinstance(student, type) else type(student)   # the class attributes are what is checked
+    who = f"a {cls.kind} student ({cls.__name__})"
     if loss.inbatch and not getattr(student, 'inbatch', False): raise InputError(f"the loss {loss.name!r} scores in-batch negatives, which {who} cannot give")
     miss = [n for n in loss.needs if n not in getattr(student, 'provides', ())]
     if miss: raise InputError(f"the loss {loss.name!r} needs {', '.join(miss)}, which {who} does not give; it gives: "
                               + ', '.join(('scores',) + tuple(getattr(student, 'provides', ()))))
 
-# %% ../nbs/10_training.ipynb #9d4e9327
+# %% ../nbs/10_training.ipynb #8e0e8e09
 class Trainer:
     "One training run of a student on groups: optimizer, schedule, checkpoints in `out`; `fit` runs it."
     def __init__(self, student, # A kdnb student (e.g. `BiEncoder`)
@@ -223,7 +224,7 @@ class Trainer:
 
     def __repr__(self): return f"Trainer({type(self.student).__name__}, {len(self.data)} groups, {self.total} steps, loss {self.loss_fn.name}, {self.out})"
 
-# %% ../nbs/10_training.ipynb #c66e291c
+# %% ../nbs/10_training.ipynb #c1991ef4
 @patch
 def save(self:Trainer, name:str # Checkpoint folder name in the run folder ('last')
         ):
@@ -240,7 +241,7 @@ def save(self:Trainer, name:str # Checkpoint folder name in the run folder ('las
                     pos=self.pos, best=self.best, metric=self.metric, config=asdict(self.cfg)), tmp/'state.pt')
     publish_dir(tmp, self.out/name)
 
-# %% ../nbs/10_training.ipynb #6649b45f
+# %% ../nbs/10_training.ipynb #5bc6361f
 @patch
 def resume(self:Trainer) -> bool:
     "Continue from `out/last` if it exists (same settings only); drops log lines written after it. True when resumed."
@@ -260,7 +261,7 @@ def resume(self:Trainer) -> bool:
         log.write_text(''.join(l + '\n' for l in keep))
     return True
 
-# %% ../nbs/10_training.ipynb #96138d05
+# %% ../nbs/10_training.ipynb #34a7b411
 @patch
 def log(self:Trainer, rec:dict # One record of `log.jsonl`
        ):
@@ -286,7 +287,7 @@ def evaluate(self:Trainer):
             st.save(tmp); publish_dir(tmp, self.out/'best')
         (self.out/'best.json').write_text(json.dumps(dict(step=self.step, metric=self.metric, value=self.best, eval=res), indent=2))
 
-# %% ../nbs/10_training.ipynb #df64f279
+# %% ../nbs/10_training.ipynb #eee4b32d
 @patch
 def train_batch(self:Trainer, batch:dict, # From the student's `collate`
                 t:torch.Tensor # The teacher's scores, (B, 1+k)
@@ -309,7 +310,7 @@ def optimizer_step(self:Trainer) -> float|None:
     self.opt.step(); self.sched.step(); self.opt.zero_grad(set_to_none=True); self.step += 1
     return None if gn is None else float(gn)
 
-# %% ../nbs/10_training.ipynb #069863bc
+# %% ../nbs/10_training.ipynb #122fbb7d
 @patch
 def fit(self:Trainer, resume:bool=True, # Continue from `out/last` when it exists
         stop_after:int|None=None # Stop (as if killed) after this many steps of this call: for tests
@@ -348,7 +349,7 @@ def fit(self:Trainer, resume:bool=True, # Continue from `out/last` when it exist
     if self.main and not stopped and (self.out/'log.jsonl').is_file(): plot_curves(self.out/'log.jsonl', self.out/'curves.png')
     return dict(step=self.step, total=self.total, epoch=self.epoch, best=self.best, metric=self.metric, out=str(self.out), stopped=stopped)
 
-# %% ../nbs/10_training.ipynb #9b4b85bb
+# %% ../nbs/10_training.ipynb #d8dc5cc1
 def train(student, # A kdnb student (e.g. `BiEncoder`)
           data:GroupData, # Training groups with texts
           out:str|Path, # Run folder: checkpoints, log, curves
