@@ -50,3 +50,21 @@ def test_distill_seeds_smoke(tmp_path, data_root):
     t = g['paired_ttest']['cranfield-full']
     assert t['queries'] == 225 and 0 <= t['p'] <= t['p_holm'] <= 1
     assert (out/'seed1'/'report.md').is_file() and (out/'gain.md').read_text().startswith('# Distillation')
+
+def test_splade_distill_smoke(tmp_path, data_root):
+    "A SPLADE student through the same pipeline: its loss gets the vectors, the log has its sparsity, the saved student loads in SparseEncoder."
+    out = tmp_path/'splade'
+    info = distill(out, **{**TINY, 'eval_sets': '', 'alphas': ''}, student='splade-tiny', loss='splade',
+                   loss_kwargs='{"lambda_q": 1e-4, "lambda_d": 1e-4, "warmup_steps": 2}', progress=False)
+    assert info['train']['step'] == 2
+    log = [json.loads(l) for l in (out/'run'/'log.jsonl').read_text().splitlines()]
+    assert any(r.get('nnz_d', 0) > 0 and 'flops' in r for r in log)
+    from sentence_transformers import SparseEncoder
+    from kdnb.students import load_student
+    st = load_student(out/'student-best', device='cpu', precision='fp32')
+    a = SparseEncoder(str(out/'student-best'), device='cpu').encode_document(['a passage about retrieval'], convert_to_tensor=True).to_dense().numpy()
+    assert abs(a - st.encode_passages(['a passage about retrieval'], progress=False).toarray()).max() < 1e-4
+
+def test_loss_the_student_cannot_serve(tmp_path, data_root):
+    with pytest.raises(InputError) as e: distill(tmp_path/'run', **{**TINY, 'loss': 'splade'})
+    assert "needs q_reps, d_reps, which a bi-encoder student" in str(e.value) and not (tmp_path/'run').exists()
