@@ -439,7 +439,7 @@ def _load(cls:type[BiEncoder],
     if cfg.get('kind') != cls.kind: raise InputError(f"holds a {cfg.get('kind')!r} student, not a {cls.kind!r}", path=p)
     return cls(str(p), device=device, precision=precision)
 
-# %% ../nbs/09_students.ipynb #d6f0cf5a
+# %% ../nbs/09_students.ipynb #82895da2
 def load_student(path:str|Path, # A folder written by a student's `save`
                  device:str|None=None, # Device; None picks cuda, mps, then cpu
                  precision:str|None=None # Precision of encoding and scoring
