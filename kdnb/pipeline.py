@@ -121,7 +121,7 @@ def dev_split(name:str, # A key of `KEYS` with judgments
     n = len(judged) if fraction == 1 else min(len(judged) - 1, max(min_queries, round(fraction * len(judged))))
     return sorted(sorted(judged, key=lambda q: stable_hash(f"dev/{name}/{q}"))[:n])
 
-# %% ../nbs/12_pipeline.ipynb #ecb037d1
+# %% ../nbs/12_pipeline.ipynb #33f906f3
 def student_kind(model:str # Zoo name, folder or hub id
                 ) -> str:
     "The kind of student `model` makes: the kind a saved student records, else the zoo's ('splade'), else 'bi-encoder'."
@@ -283,7 +283,7 @@ def eval_matrix(students:dict, # System name -> student (e.g. {'student before':
         runs[s] = rs
     return {s: runs[s] for s in sets}
 
-# %% ../nbs/12_pipeline.ipynb #30d9e10a
+# %% ../nbs/12_pipeline.ipynb #5c747790
 def interpolate(before, # The student before training
                 trained, # The trained student, of the same architecture
                 alpha:float # Weight of `trained`: 0 gives `before`, 1 gives `trained`
@@ -298,7 +298,7 @@ def interpolate(before, # The student before training
     out.load_state_dict({k: torch.lerp(sb[k].float(), v.float(), alpha).to(v.dtype) if v.is_floating_point() else v for k, v in st.items()})
     return out.eval()
 
-# %% ../nbs/12_pipeline.ipynb #01850bb1
+# %% ../nbs/12_pipeline.ipynb #83fbe5a2
 GUARD = 'guard nDCG@10'
 
 def parse_alphas(alphas:str|Sequence[float] # Interpolation weights, comma-separated; '' for none
@@ -327,7 +327,7 @@ def choose_alpha(table:pd.DataFrame, # One row per α (the index): 'dev nDCG@10'
     ok = table[~((table['guard delta'] < 0) & (table['guard p'] < level))] if 'guard p' in table else table
     return float(ok[DevEval.metric].sort_index().idxmax())
 
-# %% ../nbs/12_pipeline.ipynb #2718c362
+# %% ../nbs/12_pipeline.ipynb #ebacf9fd
 def interpolation_table(before, # The student before training
                         trained, # The trained student (the dev-best checkpoint)
                         alphas:Sequence[float], # From `parse_alphas`; 0 first
@@ -600,24 +600,30 @@ def distill_seeds(out_dir:str|Path, # Folder: one run per seed in `seed<N>/`, th
         rows.append(r)
     table = pd.DataFrame(rows).set_index('seed')
     table.loc['mean'] = table.mean(); table.loc['sd'] = table.iloc[:-1].std(ddof=1)
-    tests = {}
-    for e in eval_sets(base.eval_sets):
-        qrels = eval_qrels(e)
-        pq = {w: pd.concat([per_query(read_trec_run(out/f"seed{s}"/'runs'/f"{e}.student_{w}.run"), qrels, ['nDCG@10'])['nDCG@10']
-                            for s in seeds], axis=1).mean(axis=1) for w in ('before', 'after')}
-        t = paired_ttest(pq['after'], pq['before'])
-        tests[e] = dict(before=float(pq['before'].mean()), after=float(pq['after'].mean()), delta=float(t.diff), p=float(t.pvalue), queries=t.n)
-    if tests:
-        for e, p in zip(tests, adjust_pvalues([v['p'] for v in tests.values()], 'holm')): tests[e]['p_holm'] = float(p)
+    def run_file(s, e, w):   # 'trained' is 'after' when the interpolation chose α = 1
+        f = out/f"seed{s}"/'runs'/f"{e}.student_{w}.run"
+        return f if f.is_file() or w != 'trained' else out/f"seed{s}"/'runs'/f"{e}.student_after.run"
+    def tests_of(w):   # w against 'before' on every test set, Holm-corrected over the sets
+        tests = {}
+        for e in eval_sets(base.eval_sets):
+            qrels = eval_qrels(e)
+            pq = {x: pd.concat([per_query(read_trec_run(run_file(s, e, x)), qrels, ['nDCG@10'])['nDCG@10'] for s in seeds], axis=1).mean(axis=1)
+                  for x in ('before', w)}
+            t = paired_ttest(pq[w], pq['before'])
+            tests[e] = dict(before=float(pq['before'].mean()), after=float(pq[w].mean()), delta=float(t.diff), p=float(t.pvalue), queries=t.n)
+        for e, p in zip(tests, adjust_pvalues([v['p'] for v in tests.values()], 'holm') if tests else []): tests[e]['p_holm'] = float(p)
+        return tests
+    interpolated = all('interpolation' in i for i in infos.values())
     summary = dict(config=asdict(base), seeds=seeds, per_seed=table.iloc[:-2].reset_index().to_dict('records'),
-                   mean=table.loc['mean'].to_dict(), sd=table.loc['sd'].to_dict(), paired_ttest=tests, run_s=times)
+                   mean=table.loc['mean'].to_dict(), sd=table.loc['sd'].to_dict(), paired_ttest=tests_of('after'), run_s=times)
+    if interpolated: summary['paired_ttest_trained'] = tests_of('trained')   # the dev-best checkpoint before interpolation (α = 1)
     (out/'gain.json').write_text(json.dumps(summary, indent=2, default=float) + '\n')
     (out/'gain.md').write_text(gain_markdown(summary))
     return summary
 
 def gain_table(summaries:list[dict] # From `distill_seeds`, one per student
               ) -> str:
-    "Markdown rows per student and set: before, after as mean ± sd over seeds, delta, p and Holm's p, with ▲/▼ for a significant gain/loss."
+    "Markdown rows per student and set (and, with interpolation, for the checkpoint before it): before, after as mean ± sd over seeds, delta, p and Holm's p, ▲/▼ for a significant gain/loss."
     ms = lambda S, col: f"{S['mean'][col]:.4f} " + (f"± {S['sd'][col]:.4f}" if len(S['seeds']) > 1 else '(1 seed)')
     lines = ['| student | set | before | after (mean ± sd) | delta | p | p (Holm) | queries |', '|---|---|---:|---:|---:|---:|---:|---:|']
     for S in summaries:
@@ -625,9 +631,10 @@ def gain_table(summaries:list[dict] # From `distill_seeds`, one per student
         dv = 'dev_after' if 'dev_after' in S['mean'] else 'dev_best'
         lines.append(f"| {st} | dev (all dev queries; it chooses) | {S['mean']['dev_before']:.4f} | {ms(S, dv)} | "
                      f"{S['mean'][dv] - S['mean']['dev_before']:+.4f} | | | |")
-        for e, t in S['paired_ttest'].items():
-            mark = '' if t['p_holm'] >= 0.05 else (' ▲' if t['delta'] > 0 else ' ▼')
-            lines.append(f"| {st} | {e} | {t['before']:.4f} | {ms(S, e + ' after')}{mark} | {t['delta']:+.4f} | {t['p']:.3g} | {t['p_holm']:.3g} | {t['queries']} |")
+        for key, what, col in (('paired_ttest_trained', ', trained (α = 1)', ' trained'), ('paired_ttest', '', ' after')):
+            for e, t in S.get(key, {}).items():
+                mark = '' if t['p_holm'] >= 0.05 else (' ▲' if t['delta'] > 0 else ' ▼')
+                lines.append(f"| {st} | {e}{what} | {t['before']:.4f} | {ms(S, e + col)}{mark} | {t['delta']:+.4f} | {t['p']:.3g} | {t['p_holm']:.3g} | {t['queries']} |")
     return '\n'.join(lines)
 
 def gain_markdown(summary:dict # From `distill_seeds`

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
+from fastcore.basics import patch
 from .core import InputError, get_device, get_dtype
 from .data import Pool, Run
 from .teacher import token_budget_batches, default_token_budget, _Prefetch, _pad
@@ -267,70 +268,76 @@ class BiEncoder(Student):
         "The student settings, as saved in `kdnb_student.json`."
         return {k: getattr(self, k) for k in DEFAULTS}
 
-    def _tok(self, texts, prefix, max_len, what):
-        enc = self.tokenizer([prefix + t for t in check_texts(texts, what)], padding=True, truncation=True,
-                             max_length=max_len, return_tensors='pt')
-        return dict(enc)
+# %% ../nbs/09_students.ipynb #75fc8823
+@patch
+def _tok(self:BiEncoder, texts, prefix, max_len, what):
+    enc = self.tokenizer([prefix + t for t in check_texts(texts, what)], padding=True, truncation=True,
+                         max_length=max_len, return_tensors='pt')
+    return dict(enc)
 
-    def tokenize_queries(self, texts:Sequence[str]) -> dict[str, Tensor]:
-        "Prefixed, truncated, padded query tensors."
-        return self._tok(texts, self.query_prefix, self.query_max_len, 'queries')
+@patch
+def tokenize_queries(self:BiEncoder, texts:Sequence[str]) -> dict[str, Tensor]:
+    "Prefixed, truncated, padded query tensors."
+    return self._tok(texts, self.query_prefix, self.query_max_len, 'queries')
 
-    def tokenize_passages(self, texts:Sequence[str]) -> dict[str, Tensor]:
-        "Prefixed, truncated, padded passage tensors."
-        return self._tok(texts, self.passage_prefix, self.passage_max_len, 'passages')
+@patch
+def tokenize_passages(self:BiEncoder, texts:Sequence[str]) -> dict[str, Tensor]:
+    "Prefixed, truncated, padded passage tensors."
+    return self._tok(texts, self.passage_prefix, self.passage_max_len, 'passages')
 
-    def embed(self, features:dict[str, Tensor], encoder:nn.Module|None=None) -> Tensor:
-        "Pooled (and, for cosine, normalized) vectors of tokenized texts, with gradients; `encoder` replaces the student's own."
-        dev = self.device
-        f = {k: v.to(dev, non_blocking=True) for k, v in features.items() if k in ('input_ids', 'attention_mask', 'token_type_ids')}
-        e = pool((encoder or self.encoder)(**f).last_hidden_state.float(), f['attention_mask'], self.pooling)   # pooled and normalized in fp32
-        return F.normalize(e, p=2, dim=-1) if self.similarity == 'cosine' else e
+# %% ../nbs/09_students.ipynb #ae342a75
+@patch
+def embed(self:BiEncoder, features:dict[str, Tensor], encoder:nn.Module|None=None) -> Tensor:
+    "Pooled (and, for cosine, normalized) vectors of tokenized texts, with gradients; `encoder` replaces the student's own."
+    dev = self.device
+    f = {k: v.to(dev, non_blocking=True) for k, v in features.items() if k in ('input_ids', 'attention_mask', 'token_type_ids')}
+    e = pool((encoder or self.encoder)(**f).last_hidden_state.float(), f['attention_mask'], self.pooling)   # pooled and normalized in fp32
+    return F.normalize(e, p=2, dim=-1) if self.similarity == 'cosine' else e
 
-    def score_features(self,
-                       q_features:dict[str, Tensor], # B tokenized queries
-                       p_features:dict[str, Tensor], # B(1+k) tokenized passages, each query's group together
-                       inbatch:bool=False # Score every query against every passage
-                      ) -> Tensor:
-        "(B, 1+k) scores of each query with its group, or (B, B(1+k)) against all passages (positives first)."
-        q, p = self.embed(q_features), self.embed(p_features)
-        B, P = len(q), len(p)
-        if P % B: raise InputError(f"{P} passages for {B} queries; scoring needs B*(1+k) passages, each query's group together")
-        p = p.view(B, P // B, -1)
-        s = q @ p.transpose(0, 1).reshape(P, -1).T if inbatch else torch.einsum('bd,bnd->bn', q, p)
-        return s * self.scale if self.scale != 1 else s
+# %% ../nbs/09_students.ipynb #f994c182
+@patch
+def score_features(self:BiEncoder,
+                   q_features:dict[str, Tensor], # B tokenized queries
+                   p_features:dict[str, Tensor], # B(1+k) tokenized passages, each query's group together
+                   inbatch:bool=False # Score every query against every passage
+                  ) -> Tensor:
+    "(B, 1+k) scores of each query with its group, or (B, B(1+k)) against all passages (positives first)."
+    q, p = self.embed(q_features), self.embed(p_features)
+    B, P = len(q), len(p)
+    if P % B: raise InputError(f"{P} passages for {B} queries; scoring needs B*(1+k) passages, each query's group together")
+    p = p.view(B, P // B, -1)
+    s = q @ p.transpose(0, 1).reshape(P, -1).T if inbatch else torch.einsum('bd,bnd->bn', q, p)
+    return s * self.scale if self.scale != 1 else s
 
-    def forward(self,
-                batch:dict, # From `collate`: tokenized queries 'q' and passages 'p'
-                inbatch:bool=False # Score every query against every passage of the batch
-               ) -> dict[str, Tensor]:
-        "The training step's outputs: {'scores': (B, 1+k), or (B, B(1+k)) in-batch}."
-        return dict(scores=self.score_features(batch['q'], batch['p'], inbatch))
+# %% ../nbs/09_students.ipynb #ffdc54db
+@patch
+def forward(self:BiEncoder,
+            batch:dict, # From `collate`: tokenized queries 'q' and passages 'p'
+            inbatch:bool=False # Score every query against every passage of the batch
+           ) -> dict[str, Tensor]:
+    "The training step's outputs: {'scores': (B, 1+k), or (B, B(1+k)) in-batch}."
+    return dict(scores=self.score_features(batch['q'], batch['p'], inbatch))
 
-    def score(self, queries:Sequence[str], passages:Sequence[str]) -> Tensor:
-        "The (N,) scores of paired texts, with gradients."
-        if len(queries) != len(passages): raise InputError(f"{len(queries)} queries but {len(passages)} passages")
-        return self.score_features(self.tokenize_queries(queries), self.tokenize_passages(passages))[:, 0]
+# %% ../nbs/09_students.ipynb #7c86b29f
+@patch
+def score(self:BiEncoder, queries:Sequence[str], passages:Sequence[str]) -> Tensor:
+    "The (N,) scores of paired texts, with gradients."
+    if len(queries) != len(passages): raise InputError(f"{len(queries)} queries but {len(passages)} passages")
+    return self.score_features(self.tokenize_queries(queries), self.tokenize_passages(passages))[:, 0]
 
-    def score_groups(self, queries:Sequence[str], passages:Sequence[Sequence[str]]) -> Tensor:
-        "The (B, 1+k) scores of each query with its own group (positive first), with gradients."
-        flat, _ = flatten_groups(queries, passages)
-        return self.score_features(self.tokenize_queries(queries), self.tokenize_passages(flat))
+@patch
+def score_groups(self:BiEncoder, queries:Sequence[str], passages:Sequence[Sequence[str]]) -> Tensor:
+    "The (B, 1+k) scores of each query with its own group (positive first), with gradients."
+    flat, _ = flatten_groups(queries, passages)
+    return self.score_features(self.tokenize_queries(queries), self.tokenize_passages(flat))
 
-    def score_inbatch(self, queries:Sequence[str], passages:Sequence[Sequence[str]]) -> Tensor:
-        "The (B, B(1+k)) scores of each query with every passage: the B positives first, then the B first negatives, ..."
-        flat, _ = flatten_groups(queries, passages)
-        return self.score_features(self.tokenize_queries(queries), self.tokenize_passages(flat), inbatch=True)
+@patch
+def score_inbatch(self:BiEncoder, queries:Sequence[str], passages:Sequence[Sequence[str]]) -> Tensor:
+    "The (B, B(1+k)) scores of each query with every passage: the B positives first, then the B first negatives, ..."
+    flat, _ = flatten_groups(queries, passages)
+    return self.score_features(self.tokenize_queries(queries), self.tokenize_passages(flat), inbatch=True)
 
 # %% ../nbs/09_students.ipynb #23911a3e
-def _patch_to(cls):
-    "Attach the decorated function (or classmethod) to `cls` under its name without the leading underscore."
-    def deco(f):
-        fn = f.__func__ if isinstance(f, classmethod) else f
-        fn.__name__ = fn.__name__.lstrip('_'); fn.__qualname__ = f"{cls.__name__}.{fn.__name__}"
-        setattr(cls, fn.__name__, f); return f
-    return deco
-
 @torch.inference_mode()
 def _encoded(self, texts, prefix, max_len, what, batch_size, tokens_per_batch, chunk, progress, embed):
     "Yield (indices, vectors) of `texts` in length-sorted batches under a token budget; `embed(features, encoder)` makes the vectors."
@@ -360,8 +367,8 @@ def _encode(self, texts, prefix, max_len, what, batch_size, tokens_per_batch, ch
         out[idx] = e.float().cpu().numpy()
     return out
 
-@_patch_to(BiEncoder)
-def _encode_queries(self:BiEncoder,
+@patch
+def encode_queries(self:BiEncoder,
                    texts:Sequence[str], # Query texts
                    batch_size:int=256, # Most texts in one batch
                    tokens_per_batch:int|None=None, # Token budget per batch (texts × longest text); None: 4096 on CPU, 32768 on a GPU
@@ -371,8 +378,8 @@ def _encode_queries(self:BiEncoder,
     "Query vectors, (N, dim) float32 in the input order, normalized for cosine."
     return _encode(self, texts, self.query_prefix, self.query_max_len, 'queries', batch_size, tokens_per_batch, chunk, progress)
 
-@_patch_to(BiEncoder)
-def _encode_passages(self:BiEncoder,
+@patch
+def encode_passages(self:BiEncoder,
                     texts:Sequence[str], # Passage texts
                     batch_size:int=256, # Most texts in one batch
                     tokens_per_batch:int|None=None, # Token budget per batch (texts × longest text); None: 4096 on CPU, 32768 on a GPU
@@ -408,8 +415,8 @@ def st_files(folder:str|Path, # The model folder
         'prompts': {'query': s['query_prefix'], 'document': s['passage_prefix'], 'passage': s['passage_prefix']},
         'default_prompt_name': None, 'similarity_fn_name': s['similarity']}, indent=2))
 
-@_patch_to(BiEncoder)
-def _save(self:BiEncoder,
+@patch
+def save(self:BiEncoder,
          path:str|Path # Folder to write; replaced if it holds a kdnb student, refused if it holds anything else
         ) -> Path:
     "Write the student as a Hugging Face folder that kdnb and sentence-transformers both load."
@@ -425,9 +432,8 @@ def _save(self:BiEncoder,
         st_files(d, self.settings(), self.dim)
     return path
 
-@_patch_to(BiEncoder)
-@classmethod
-def _load(cls:type[BiEncoder],
+@patch(cls_method=True)
+def load(cls:BiEncoder,
          path:str|Path, # A folder written by `save`
          device:str|None=None, # Device; None picks cuda, mps, then cpu
          precision:str|None=None # Autocast dtype for `encode_*` on CUDA
@@ -439,7 +445,7 @@ def _load(cls:type[BiEncoder],
     if cfg.get('kind') != cls.kind: raise InputError(f"holds a {cfg.get('kind')!r} student, not a {cls.kind!r}", path=p)
     return cls(str(p), device=device, precision=precision)
 
-# %% ../nbs/09_students.ipynb #82895da2
+# %% ../nbs/09_students.ipynb #e7e1c43d
 def load_student(path:str|Path, # A folder written by a student's `save`
                  device:str|None=None, # Device; None picks cuda, mps, then cpu
                  precision:str|None=None # Precision of encoding and scoring
