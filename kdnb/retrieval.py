@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import faiss
 from tqdm.auto import tqdm
+from fastcore.basics import patch
 from .core import InputError, cache_dir, publish_dir, file_fingerprint
 from .data import Corpus, Collection, Pool, Run, load_beir, collection_path
 
@@ -91,18 +92,6 @@ class DenseIndex:
         extra = {'hnsw': ('M', 'ef_search'), 'ivf': ('nlist', 'nprobe')}.get(self.kind, ())
         return f"DenseIndex({self.kind}, {len(self)} passages, dim {self.dim}, {self.metric}" + ''.join(f", {k}={self.settings[k]}" for k in extra) + ')'
 
-    def tune(self, ef_search:int|None=None, # HNSW: candidate list length at search time
-             nprobe:int|None=None # IVF: lists scanned per query
-            ) -> DenseIndex:
-        "Set the search-time parameters (kept in `settings`)."
-        if ef_search is not None or nprobe is not None:
-            new = {k: v for k, v in (('ef_search', ef_search), ('nprobe', nprobe)) if v is not None}
-            s = index_settings(self.kind, self.metric, **{**{k: self.settings[k] for k in _DEFAULTS[self.kind]}, **new})
-            self.settings.update({k: s[k] for k in new})
-        if self.kind == 'hnsw': self.index.hnsw.efSearch = self.settings['ef_search']
-        if self.kind == 'ivf': faiss.extract_index_ivf(self.index).nprobe = self.settings['nprobe']
-        return self
-
     def _prep(self, x, what, rows=None):
         x = _as_matrix(x, what, self.dim, rows)
         if self.metric == 'cos':
@@ -112,67 +101,89 @@ class DenseIndex:
     @property
     def is_trained(self) -> bool: return bool(self.index.is_trained)
 
-    def train(self, embeddings # A sample of passage vectors, at least `nlist` of them (IVF only)
-             ) -> DenseIndex:
-        "Train an IVF index's k-means on a sample of passage embeddings; other kinds need no training."
-        if self.kind != 'ivf': return self
-        x = self._prep(embeddings, 'training embeddings')
-        if len(x) < self.settings['nlist']:
-            raise InputError(f"IVF training needs at least nlist={self.settings['nlist']} vectors, got {len(x)}; lower nlist")
-        self.index.train(x)
-        return self
+# %% ../nbs/11_retrieval.ipynb #b703da77
+@patch
+def tune(self:DenseIndex, ef_search:int|None=None, # HNSW: candidate list length at search time
+         nprobe:int|None=None # IVF: lists scanned per query
+        ) -> DenseIndex:
+    "Set the search-time parameters (kept in `settings`)."
+    if ef_search is not None or nprobe is not None:
+        new = {k: v for k, v in (('ef_search', ef_search), ('nprobe', nprobe)) if v is not None}
+        s = index_settings(self.kind, self.metric, **{**{k: self.settings[k] for k in _DEFAULTS[self.kind]}, **new})
+        self.settings.update({k: s[k] for k in new})
+    if self.kind == 'hnsw': self.index.hnsw.efSearch = self.settings['ef_search']
+    if self.kind == 'ivf': faiss.extract_index_ivf(self.index).nprobe = self.settings['nprobe']
+    return self
 
-    def add(self, ids:list[str], # Passage ids, one per row
-            embeddings # Passage vectors `(len(ids), dim)`
-           ) -> DenseIndex:
-        "Add passage vectors with their ids; chunks may follow each other."
-        ids = [str(i) for i in ids]
-        x = self._prep(embeddings, 'passage embeddings', len(ids))
-        if not self.is_trained: raise InputError("this IVF index is not trained: call `train` on a sample of embeddings first")
-        seen = set()
-        for d in ids:
-            if d in self._pos or d in seen: raise InputError("duplicate passage id", id=d)
-            seen.add(d)
-        self.index.add(x); self.docids += ids; self._pos |= seen
-        return self
+# %% ../nbs/11_retrieval.ipynb #f6f82f1f
+@patch
+def train(self:DenseIndex, embeddings # A sample of passage vectors, at least `nlist` of them (IVF only)
+         ) -> DenseIndex:
+    "Train an IVF index's k-means on a sample of passage embeddings; other kinds need no training."
+    if self.kind != 'ivf': return self
+    x = self._prep(embeddings, 'training embeddings')
+    if len(x) < self.settings['nlist']:
+        raise InputError(f"IVF training needs at least nlist={self.settings['nlist']} vectors, got {len(x)}; lower nlist")
+    self.index.train(x)
+    return self
 
-    def search(self, queries, # `{qid: text}` (with `encoder`), or a matrix of query vectors (with `qids`)
-               k:int=100, # Passages per query
-               encoder=None, # Encodes query texts, see the chapter's introduction
-               qids:list[str]|None=None, # Ids of the rows of a query matrix; default '0', '1', ...
-               batch_size:int|None=None, # Encoder batch size (None: the encoder's default)
-               chunk_size:int=1024, # Queries per FAISS call (and per encoder call)
-               progress:bool=False # Show the encoder's progress
-              ) -> Run:
-        "The top-`k` passages of each query by inner product, as a run `{qid: {docid: score}}`, best first."
-        _check_k(k)
-        if not len(self): raise InputError("the index is empty: add passages before searching")
-        if isinstance(queries, Mapping):
-            qids, texts = [str(q) for q in queries], list(queries.values())
-            if texts and all(isinstance(t, str) for t in texts):
-                if encoder is None: raise InputError("searching with query texts needs an `encoder`")
-                for q, t in zip(qids, texts):
-                    if not t.strip(): raise InputError("empty query text", id=q)
-                queries = None
-            else: queries = np.stack([np.asarray(v, dtype=np.float32) for v in texts]) if texts else np.zeros((0, self.dim))
-        else:
-            queries = np.asarray(queries)
-            qids = [str(i) for i in range(len(queries))] if qids is None else [str(q) for q in qids]
-            if len(set(qids)) < len(qids): raise InputError("duplicate query id", id=next(q for i, q in enumerate(qids) if q in qids[:i]))
-        if not qids: raise InputError("no queries to search")
-        kk, run = min(k, len(self)), {}
-        sp = faiss.SearchParametersHNSW(efSearch=kk) if self.kind == 'hnsw' and self.settings['ef_search'] < kk else None
-        for i in range(0, len(qids), chunk_size):
-            part = qids[i:i+chunk_size]
-            x = encode_texts(encoder, texts[i:i+chunk_size], 'queries', batch_size, progress) if queries is None else queries[i:i+chunk_size]
-            D, I = self.index.search(self._prep(x, 'query embeddings', len(part)), kk, params=sp)
-            for q, ds, js in zip(part, D, I): run[q] = {self.docids[j]: float(s) for s, j in zip(ds, js) if j >= 0}
-        return run
+# %% ../nbs/11_retrieval.ipynb #e7ec73fe
+@patch
+def add(self:DenseIndex, ids:list[str], # Passage ids, one per row
+        embeddings # Passage vectors `(len(ids), dim)`
+       ) -> DenseIndex:
+    "Add passage vectors with their ids; chunks may follow each other."
+    ids = [str(i) for i in ids]
+    x = self._prep(embeddings, 'passage embeddings', len(ids))
+    if not self.is_trained: raise InputError("this IVF index is not trained: call `train` on a sample of embeddings first")
+    seen = set()
+    for d in ids:
+        if d in self._pos or d in seen: raise InputError("duplicate passage id", id=d)
+        seen.add(d)
+    self.index.add(x); self.docids += ids; self._pos |= seen
+    return self
 
-    def embeddings(self) -> np.ndarray:
-        "All indexed vectors, in index order (as stored: normalised for 'cos')."
-        if self.kind == 'ivf': faiss.extract_index_ivf(self.index).make_direct_map()
-        return self.index.reconstruct_n(0, len(self))
+# %% ../nbs/11_retrieval.ipynb #d42e40ce
+@patch
+def search(self:DenseIndex, queries, # `{qid: text}` (with `encoder`), or a matrix of query vectors (with `qids`)
+           k:int=100, # Passages per query
+           encoder=None, # Encodes query texts, see the chapter's introduction
+           qids:list[str]|None=None, # Ids of the rows of a query matrix; default '0', '1', ...
+           batch_size:int|None=None, # Encoder batch size (None: the encoder's default)
+           chunk_size:int=1024, # Queries per FAISS call (and per encoder call)
+           progress:bool=False # Show the encoder's progress
+          ) -> Run:
+    "The top-`k` passages of each query by inner product, as a run `{qid: {docid: score}}`, best first."
+    _check_k(k)
+    if not len(self): raise InputError("the index is empty: add passages before searching")
+    if isinstance(queries, Mapping):
+        qids, texts = [str(q) for q in queries], list(queries.values())
+        if texts and all(isinstance(t, str) for t in texts):
+            if encoder is None: raise InputError("searching with query texts needs an `encoder`")
+            for q, t in zip(qids, texts):
+                if not t.strip(): raise InputError("empty query text", id=q)
+            queries = None
+        else: queries = np.stack([np.asarray(v, dtype=np.float32) for v in texts]) if texts else np.zeros((0, self.dim))
+    else:
+        queries = np.asarray(queries)
+        qids = [str(i) for i in range(len(queries))] if qids is None else [str(q) for q in qids]
+        if len(set(qids)) < len(qids): raise InputError("duplicate query id", id=next(q for i, q in enumerate(qids) if q in qids[:i]))
+    if not qids: raise InputError("no queries to search")
+    kk, run = min(k, len(self)), {}
+    sp = faiss.SearchParametersHNSW(efSearch=kk) if self.kind == 'hnsw' and self.settings['ef_search'] < kk else None
+    for i in range(0, len(qids), chunk_size):
+        part = qids[i:i+chunk_size]
+        x = encode_texts(encoder, texts[i:i+chunk_size], 'queries', batch_size, progress) if queries is None else queries[i:i+chunk_size]
+        D, I = self.index.search(self._prep(x, 'query embeddings', len(part)), kk, params=sp)
+        for q, ds, js in zip(part, D, I): run[q] = {self.docids[j]: float(s) for s, j in zip(ds, js) if j >= 0}
+    return run
+
+# %% ../nbs/11_retrieval.ipynb #5c55a68a
+@patch
+def embeddings(self:DenseIndex) -> np.ndarray:
+    "All indexed vectors, in index order (as stored: normalised for 'cos')."
+    if self.kind == 'ivf': faiss.extract_index_ivf(self.index).make_direct_map()
+    return self.index.reconstruct_n(0, len(self))
 
 # %% ../nbs/11_retrieval.ipynb #b5b65e17
 def _similarity(encoder) -> str:
@@ -209,7 +220,8 @@ def _texts_of(corpus, title:bool):
         if not isinstance(t, str): raise InputError(f"passage text should be a string, got {type(t).__name__}", id=str(d))
     return [str(d) for d in corpus], (lambda ids, c={str(d): t for d, t in corpus.items()}: [c[i] for i in ids])
 
-def _build(cls, encoder, # An object with `encode_queries`, `encode_passages` and `similarity`
+@patch(cls_method=True)
+def build(cls:DenseIndex, encoder, # An object with `encode_queries`, `encode_passages` and `similarity`
            corpus, # A `Corpus`, a `Collection`, a dict `{docid: text}`, or (docid, text) pairs
            kind:str='flat', # 'flat', 'hnsw' or 'ivf'
            batch_size:int|None=None, # Encoder batch size (None: the encoder's default)
@@ -240,7 +252,8 @@ def _build(cls, encoder, # An object with `encode_queries`, `encode_passages` an
         index.add(ids[a:b], x)
     return index
 
-def _from_embeddings(cls, ids:list[str], # Passage ids, one per row
+@patch(cls_method=True)
+def from_embeddings(cls:DenseIndex, ids:list[str], # Passage ids, one per row
                      embeddings, # Passage vectors `(n, d)`
                      kind:str='flat', # 'flat', 'hnsw' or 'ivf'
                      metric:str='cos', # 'cos' or 'dot'
@@ -256,13 +269,12 @@ def _from_embeddings(cls, ids:list[str], # Passage ids, one per row
         index.train(sample)
     return index.add(ids, x)
 
-DenseIndex.build, DenseIndex.from_embeddings = classmethod(_build), classmethod(_from_embeddings)
-
 # %% ../nbs/11_retrieval.ipynb #c01d9782
 META = 'kdnb-dense.json'
 
 
-def _save(self, path:str|Path # Folder to write (replaced if it exists)
+@patch
+def save(self:DenseIndex, path:str|Path # Folder to write (replaced if it exists)
          ) -> Path:
     "Write the index atomically: `index.faiss` and `kdnb-dense.json` (settings, passage ids) in one folder."
     dest = Path(path); dest.parent.mkdir(parents=True, exist_ok=True)
@@ -274,7 +286,8 @@ def _save(self, path:str|Path # Folder to write (replaced if it exists)
     finally: shutil.rmtree(tmp, ignore_errors=True)
     return dest
 
-def _load(cls, path:str|Path # A folder written by `DenseIndex.save`
+@patch(cls_method=True)
+def load(cls:DenseIndex, path:str|Path # A folder written by `DenseIndex.save`
          ) -> DenseIndex:
     "Read an index written by `save`."
     path = Path(path)
@@ -288,8 +301,6 @@ def _load(cls, path:str|Path # A folder written by `DenseIndex.save`
         raise InputError(f"index.faiss holds {self.index.ntotal} vectors of dimension {self.index.d}, {META} lists "
                          f"{len(self.docids)} ids ({len(self._pos)} distinct) of dimension {s['dim']}", path=path)
     return self.tune()
-
-DenseIndex.save, DenseIndex.load = _save, classmethod(_load)
 
 # %% ../nbs/11_retrieval.ipynb #50a32b73
 def _slug(s:str) -> str: return re.sub(r'[^A-Za-z0-9._-]+', '_', str(s)).strip('_')[-60:]
