@@ -121,7 +121,7 @@ def dev_split(name:str, # A key of `KEYS` with judgments
     n = len(judged) if fraction == 1 else min(len(judged) - 1, max(min_queries, round(fraction * len(judged))))
     return sorted(sorted(judged, key=lambda q: stable_hash(f"dev/{name}/{q}"))[:n])
 
-# %% ../nbs/12_pipeline.ipynb #18eab000
+# %% ../nbs/12_pipeline.ipynb #a6a3f490
 def student_kind(model:str # Zoo name, folder or hub id
                 ) -> str:
     "The kind of student `model` makes: the kind a saved student records, else the zoo's ('splade'), else 'bi-encoder'."
@@ -283,7 +283,7 @@ def eval_matrix(students:dict, # System name -> student (e.g. {'student before':
         runs[s] = rs
     return {s: runs[s] for s in sets}
 
-# %% ../nbs/12_pipeline.ipynb #c239ad8b
+# %% ../nbs/12_pipeline.ipynb #938d336c
 def interpolate(before, # The student before training
                 trained, # The trained student, of the same architecture
                 alpha:float # Weight of `trained`: 0 gives `before`, 1 gives `trained`
@@ -298,7 +298,7 @@ def interpolate(before, # The student before training
     out.load_state_dict({k: torch.lerp(sb[k].float(), v.float(), alpha).to(v.dtype) if v.is_floating_point() else v for k, v in st.items()})
     return out.eval()
 
-# %% ../nbs/12_pipeline.ipynb #7682ff4a
+# %% ../nbs/12_pipeline.ipynb #3325f065
 GUARD = 'guard nDCG@10'
 
 def parse_alphas(alphas:str|Sequence[float] # Interpolation weights, comma-separated; '' for none
@@ -327,7 +327,7 @@ def choose_alpha(table:pd.DataFrame, # One row per α (the index): 'dev nDCG@10'
     ok = table[~((table['guard delta'] < 0) & (table['guard p'] < level))] if 'guard p' in table else table
     return float(ok[DevEval.metric].sort_index().idxmax())
 
-# %% ../nbs/12_pipeline.ipynb #bbf84642
+# %% ../nbs/12_pipeline.ipynb #b98029d5
 def interpolation_table(before, # The student before training
                         trained, # The trained student (the dev-best checkpoint)
                         alphas:Sequence[float], # From `parse_alphas`; 0 first

@@ -101,7 +101,7 @@ class DenseIndex:
     @property
     def is_trained(self) -> bool: return bool(self.index.is_trained)
 
-# %% ../nbs/11_retrieval.ipynb #b703da77
+# %% ../nbs/11_retrieval.ipynb #57d10aa9
 @patch
 def tune(self:DenseIndex, ef_search:int|None=None, # HNSW: candidate list length at search time
          nprobe:int|None=None # IVF: lists scanned per query
@@ -115,7 +115,7 @@ def tune(self:DenseIndex, ef_search:int|None=None, # HNSW: candidate list length
     if self.kind == 'ivf': faiss.extract_index_ivf(self.index).nprobe = self.settings['nprobe']
     return self
 
-# %% ../nbs/11_retrieval.ipynb #f6f82f1f
+# %% ../nbs/11_retrieval.ipynb #06139816
 @patch
 def train(self:DenseIndex, embeddings # A sample of passage vectors, at least `nlist` of them (IVF only)
          ) -> DenseIndex:
@@ -127,7 +127,7 @@ def train(self:DenseIndex, embeddings # A sample of passage vectors, at least `n
     self.index.train(x)
     return self
 
-# %% ../nbs/11_retrieval.ipynb #e7ec73fe
+# %% ../nbs/11_retrieval.ipynb #e19270be
 @patch
 def add(self:DenseIndex, ids:list[str], # Passage ids, one per row
         embeddings # Passage vectors `(len(ids), dim)`
@@ -143,7 +143,7 @@ def add(self:DenseIndex, ids:list[str], # Passage ids, one per row
     self.index.add(x); self.docids += ids; self._pos |= seen
     return self
 
-# %% ../nbs/11_retrieval.ipynb #d42e40ce
+# %% ../nbs/11_retrieval.ipynb #9e2021e4
 @patch
 def search(self:DenseIndex, queries, # `{qid: text}` (with `encoder`), or a matrix of query vectors (with `qids`)
            k:int=100, # Passages per query
@@ -178,7 +178,7 @@ def search(self:DenseIndex, queries, # `{qid: text}` (with `encoder`), or a matr
         for q, ds, js in zip(part, D, I): run[q] = {self.docids[j]: float(s) for s, j in zip(ds, js) if j >= 0}
     return run
 
-# %% ../nbs/11_retrieval.ipynb #5c55a68a
+# %% ../nbs/11_retrieval.ipynb #34af731b
 @patch
 def embeddings(self:DenseIndex) -> np.ndarray:
     "All indexed vectors, in index order (as stored: normalised for 'cos')."

@@ -268,7 +268,7 @@ class BiEncoder(Student):
         "The student settings, as saved in `kdnb_student.json`."
         return {k: getattr(self, k) for k in DEFAULTS}
 
-# %% ../nbs/09_students.ipynb #7b51eb9c
+# %% ../nbs/09_students.ipynb #51cd8833
 @patch
 def _tok(self:BiEncoder, texts, prefix, max_len, what):
     enc = self.tokenizer([prefix + t for t in check_texts(texts, what)], padding=True, truncation=True,
@@ -285,7 +285,7 @@ def tokenize_passages(self:BiEncoder, texts:Sequence[str]) -> dict[str, Tensor]:
     "Prefixed, truncated, padded passage tensors."
     return self._tok(texts, self.passage_prefix, self.passage_max_len, 'passages')
 
-# %% ../nbs/09_students.ipynb #6a990175
+# %% ../nbs/09_students.ipynb #a977f96f
 @patch
 def embed(self:BiEncoder, features:dict[str, Tensor], encoder:nn.Module|None=None) -> Tensor:
     "Pooled (and, for cosine, normalized) vectors of tokenized texts, with gradients; `encoder` replaces the student's own."
@@ -294,7 +294,7 @@ def embed(self:BiEncoder, features:dict[str, Tensor], encoder:nn.Module|None=Non
     e = pool((encoder or self.encoder)(**f).last_hidden_state.float(), f['attention_mask'], self.pooling)   # pooled and normalized in fp32
     return F.normalize(e, p=2, dim=-1) if self.similarity == 'cosine' else e
 
-# %% ../nbs/09_students.ipynb #fccf9a7a
+# %% ../nbs/09_students.ipynb #6b69df9e
 @patch
 def score_features(self:BiEncoder,
                    q_features:dict[str, Tensor], # B tokenized queries
@@ -309,7 +309,7 @@ def score_features(self:BiEncoder,
     s = q @ p.transpose(0, 1).reshape(P, -1).T if inbatch else torch.einsum('bd,bnd->bn', q, p)
     return s * self.scale if self.scale != 1 else s
 
-# %% ../nbs/09_students.ipynb #6d77b570
+# %% ../nbs/09_students.ipynb #e647b803
 @patch
 def forward(self:BiEncoder,
             batch:dict, # From `collate`: tokenized queries 'q' and passages 'p'
@@ -318,7 +318,7 @@ def forward(self:BiEncoder,
     "The training step's outputs: {'scores': (B, 1+k), or (B, B(1+k)) in-batch}."
     return dict(scores=self.score_features(batch['q'], batch['p'], inbatch))
 
-# %% ../nbs/09_students.ipynb #d5095487
+# %% ../nbs/09_students.ipynb #e7d8cca8
 @patch
 def score(self:BiEncoder, queries:Sequence[str], passages:Sequence[str]) -> Tensor:
     "The (N,) scores of paired texts, with gradients."
@@ -445,7 +445,7 @@ def load(cls:BiEncoder,
     if cfg.get('kind') != cls.kind: raise InputError(f"holds a {cfg.get('kind')!r} student, not a {cls.kind!r}", path=p)
     return cls(str(p), device=device, precision=precision)
 
-# %% ../nbs/09_students.ipynb #b95806a1
+# %% ../nbs/09_students.ipynb #e569c1b5
 def load_student(path:str|Path, # A folder written by a student's `save`
                  device:str|None=None, # Device; None picks cuda, mps, then cpu
                  precision:str|None=None # Precision of encoding and scoring

@@ -174,7 +174,7 @@ def plot_curves(log:str|Path, # A run's `log.jsonl`
     if path: fig.savefig(path, dpi=120)
     return fig
 
-# %% ../nbs/10_training.ipynb #9a42c9eb
+# %% ../nbs/10_training.ipynb #fc8cb979
 def check_serves(student, # A kdnb student, or its class
                  loss # A `ScoreLoss` (`get_loss`)
                 ) -> None:
@@ -186,7 +186,7 @@ def check_serves(student, # A kdnb student, or its class
     if miss: raise InputError(f"the loss {loss.name!r} needs {', '.join(miss)}, which {who} does not give; it gives: "
                               + ', '.join(('scores',) + tuple(getattr(student, 'provides', ()))))
 
-# %% ../nbs/10_training.ipynb #24ecce8d
+# %% ../nbs/10_training.ipynb #85b17377
 class Trainer:
     "One training run of a student on groups: optimizer, schedule, checkpoints in `out`; `fit` runs it."
     def __init__(self, student, # A kdnb student (e.g. `BiEncoder`)
@@ -224,7 +224,7 @@ class Trainer:
 
     def __repr__(self): return f"Trainer({type(self.student).__name__}, {len(self.data)} groups, {self.total} steps, loss {self.loss_fn.name}, {self.out})"
 
-# %% ../nbs/10_training.ipynb #6ebf72f1
+# %% ../nbs/10_training.ipynb #3784f3f8
 @patch
 def save(self:Trainer, name:str # Checkpoint folder name in the run folder ('last')
         ):
@@ -241,7 +241,7 @@ def save(self:Trainer, name:str # Checkpoint folder name in the run folder ('las
                     pos=self.pos, best=self.best, metric=self.metric, config=asdict(self.cfg)), tmp/'state.pt')
     publish_dir(tmp, self.out/name)
 
-# %% ../nbs/10_training.ipynb #297b9940
+# %% ../nbs/10_training.ipynb #8c683b54
 @patch
 def resume(self:Trainer) -> bool:
     "Continue from `out/last` if it exists (same settings only); drops log lines written after it. True when resumed."
@@ -261,7 +261,7 @@ def resume(self:Trainer) -> bool:
         log.write_text(''.join(l + '\n' for l in keep))
     return True
 
-# %% ../nbs/10_training.ipynb #cedb127a
+# %% ../nbs/10_training.ipynb #fe0e45ea
 @patch
 def log(self:Trainer, rec:dict # One record of `log.jsonl`
        ):
@@ -287,7 +287,7 @@ def evaluate(self:Trainer):
             st.save(tmp); publish_dir(tmp, self.out/'best')
         (self.out/'best.json').write_text(json.dumps(dict(step=self.step, metric=self.metric, value=self.best, eval=res), indent=2))
 
-# %% ../nbs/10_training.ipynb #b7871ae4
+# %% ../nbs/10_training.ipynb #bdbc2c06
 @patch
 def train_batch(self:Trainer, batch:dict, # From the student's `collate`
                 t:torch.Tensor # The teacher's scores, (B, 1+k)
@@ -310,7 +310,7 @@ def optimizer_step(self:Trainer) -> float|None:
     self.opt.step(); self.sched.step(); self.opt.zero_grad(set_to_none=True); self.step += 1
     return None if gn is None else float(gn)
 
-# %% ../nbs/10_training.ipynb #bd93ece8
+# %% ../nbs/10_training.ipynb #94eae0e7
 @patch
 def fit(self:Trainer, resume:bool=True, # Continue from `out/last` when it exists
         stop_after:int|None=None # Stop (as if killed) after this many steps of this call: for tests
@@ -349,7 +349,7 @@ def fit(self:Trainer, resume:bool=True, # Continue from `out/last` when it exist
     if self.main and not stopped and (self.out/'log.jsonl').is_file(): plot_curves(self.out/'log.jsonl', self.out/'curves.png')
     return dict(step=self.step, total=self.total, epoch=self.epoch, best=self.best, metric=self.metric, out=str(self.out), stopped=stopped)
 
-# %% ../nbs/10_training.ipynb #177abe7d
+# %% ../nbs/10_training.ipynb #ed5b7338
 def train(student, # A kdnb student (e.g. `BiEncoder`)
           data:GroupData, # Training groups with texts
           out:str|Path, # Run folder: checkpoints, log, curves
