@@ -75,7 +75,8 @@ def summary_table():
     rows.append(f"| the main job ({c['student']}, seed {c['seed']}, trained on {c['train']}): SciFact test; DL19 re-rank nDCG@10 | "
                 f"{m['scifact-full']['student before']['nDCG@10']:.4f} → {m['scifact-full']['student after']['nDCG@10']:.4f}; "
                 f"{m['dl19-rerank']['student before']['nDCG@10']:.4f} → {m['dl19-rerank']['student after']['nDCG@10']:.4f} "
-                f"(checkpoint chosen on dev: step {info['best_step']}; {info['timings']['total_s']/60:.1f} min) | `outputs/main/` |")
+                f"(chosen on dev: step {info['best_step']}, α = {info['interpolation']['alpha'] if 'interpolation' in info else 1}; "
+                f"{info['timings']['train_s']/60:.1f} min training, {info['timings']['total_s']/60:.1f} min in all) | `outputs/main/` |")
     return '\n'.join(rows)
 
 def distill_table():
