@@ -336,21 +336,23 @@ def interpolation_table(before, # The student before training
                         path:str|Path|None=None, # JSON lines, one per weight (the guard's per-query scores too): kept, and resumed from
                         progress:bool=True # Show a progress bar
                        ) -> pd.DataFrame:
-    "Dev and guard nDCG@10 of the interpolated students, one row per α, with the guard's paired test against α = 0."
+    "Dev and guard nDCG@10 of the interpolated students, one row per α, with the guard's paired test against α = 0; rows kept in `path` for the same trained student are reused."
     from tqdm.auto import tqdm
     from kdnb.evaluation import paired_ttest
-    path = Path(path) if path else None
-    rows = {r['alpha']: r for r in (json.loads(l) for l in path.read_text().splitlines() if l.strip())} if path and path.is_file() else {}
+    path, fp = Path(path) if path else None, trained.fingerprint()   # rows of another trained student (a rerun that trained anew) are not reused
+    old = [json.loads(l) for l in path.read_text().splitlines() if l.strip()] if path and path.is_file() else []
+    rows = {r['alpha']: r for r in old if r.get('trained') == fp}
+    if path and len(rows) < len(old): path.write_text(''.join(json.dumps(r) + '\n' for r in rows.values()))
     for a in tqdm([a for a in alphas if a not in rows], desc='interpolation', disable=not progress):
         s = interpolate(before, trained, a)
-        r = dict(alpha=a, **dev(s))
+        r = dict(alpha=a, trained=fp, **dev(s))
         if guard: r['guard'] = {f"{g.name}/{q}": float(v) for g in guard for q, v in g.evaluate(s).items()}
         rows[a] = r
         if path:
             with open(path, 'a') as f: f.write(json.dumps(r) + '\n')
     out = []
     for a in alphas:
-        r = {k: v for k, v in rows[a].items() if k != 'guard'}
+        r = {k: v for k, v in rows[a].items() if k not in ('guard', 'trained')}
         if guard:
             g, g0 = pd.Series(rows[a]['guard']), pd.Series(rows[alphas[0]]['guard'])
             t = paired_ttest(g, g0); r.update({GUARD: float(g.mean()), 'guard delta': t.diff, 'guard p': t.pvalue})
