@@ -71,6 +71,10 @@ def summary_table():
                 f"{ps['bf16_over_fp32']['kdnb']:.2f}×; {ps['bf16_over_fp32']['sentence-transformers']:.2f}× | `outputs/bench/train_precision_scifact.json` |")
     l6 = _load('outputs/bench/train_all-MiniLM-L6-v2_seed42.json')
     rows.append(f"| training speed, {l6['model']}, 1 seed, {l6['steps']} steps | {l6['ratio']:.2f}× | `outputs/bench/train_all-MiniLM-L6-v2_seed42.json` |")
+    sp = _load('outputs/bench/train_splade.json'); g = sp['groups_per_s']
+    rows.append(f"| SPLADE training ({sp['model']}, {sp['steps']} steps of {sp['batch_size']} groups 1+{sp['k']}, {sp['max_length']} tokens, {sp['precision']}): "
+                f"kdnb / sentence-transformers' `SparseEncoderTrainer`; kdnb's pooled head over the full logits | "
+                f"{g['kdnb (pooled head)']} / {g['sentence-transformers']} groups/s = {sp['kdnb_over_st']:.2f}×; {sp['pooled_over_full']:.2f}× | `outputs/bench/train_splade.json` |")
     m, info = _load('outputs/main/metrics.json'), _load('outputs/main/run_info.json'); c = info['config']
     rows.append(f"| the main job ({c['student']}, seed {c['seed']}, trained on {c['train']}): SciFact test; DL19 re-rank nDCG@10 | "
                 f"{m['scifact-full']['student before']['nDCG@10']:.4f} → {m['scifact-full']['student after']['nDCG@10']:.4f}; "
