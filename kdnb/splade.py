@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_splade.ipynb #3116600b
 from __future__ import annotations
-import json, time
+import contextlib, json, os, sys, time
 from pathlib import Path
 from typing import Sequence
 import numpy as np
@@ -314,6 +314,14 @@ def rerank_sparse(student, # A SPLADE student
     return run
 
 # %% ../nbs/13_splade.ipynb #b5fffa67
+@contextlib.contextmanager
+def _quiet_stdout():
+    "Silence the process's standard output (file descriptor 1), which native code writes to directly."
+    sys.stdout.flush(); saved = os.dup(1)
+    try:
+        with open(os.devnull, 'w') as null: os.dup2(null.fileno(), 1); yield
+    finally: os.dup2(saved, 1); os.close(saved)
+
 class SeismicSparseIndex:
     "A Seismic (pyseismic-lsr) inverted index of SPLADE vectors: approximate, fast search with the `SparseIndex` call."
     def __init__(self, exact:SparseIndex, # The exact index whose vectors to index
@@ -332,8 +340,9 @@ class SeismicSparseIndex:
         self.exact, self.num_threads, self._str = exact, num_threads, seismic.get_seismic_string()
         ds = seismic.SeismicDataset()
         ds.add_documents_by_id([str(i) for i in range(len(exact))], M.indices.astype(np.int64), M.data.astype(np.float32), M.indptr.astype(np.int64))
-        self.index = seismic.SeismicIndex.build_from_dataset(ds, n_postings=int(n_postings), centroid_fraction=centroid_fraction,
-                                                             summary_energy=summary_energy, num_threads=num_threads)
+        with _quiet_stdout():   # the engine reports its build on the process's standard output
+            self.index = seismic.SeismicIndex.build_from_dataset(ds, n_postings=int(n_postings), centroid_fraction=centroid_fraction,
+                                                                 summary_energy=summary_energy, num_threads=num_threads)
     def __len__(self): return len(self.exact)
     def __repr__(self): return f"SeismicSparseIndex({len(self)} passages, {self.settings})"
 
@@ -354,7 +363,10 @@ class SeismicSparseIndex:
         res = self.index.batch_search(np.array(qids, dtype=self._str), comps, vals, min(k, len(self)),
                                       query_cut or self.settings['query_cut'], heap_factor or self.settings['heap_factor'],
                                       num_threads=self.num_threads)
-        return {q: {self.exact.docids[int(d)]: float(s) for _, s, d in hits} for q, hits in zip(qids, res)}
+        run = {q: {} for q in qids}   # the results carry their query id: batch_search does not keep the input order
+        for hits in res:
+            for q, s, d in hits: run[q][self.exact.docids[int(d)]] = float(s)
+        return run
 
 # %% ../nbs/13_splade.ipynb #57b7f2df
 def latency_ms(fn, # Runs the whole query batch once
