@@ -15,8 +15,8 @@ from fastcore.basics import patch
 from tqdm.auto import tqdm
 from .core import InputError, get_device, get_dtype
 from .data import Pool, Run
-from .students import Student, STUDENT_JSON, check_texts, flatten_groups, _read_json, _encoded
-from .zoo import resolve_model, hf_kwargs, atomic_dir
+from .students import Student, STUDENT_JSON, check_texts, flatten_groups, _read_json, _encoded, save_student, load_saved
+from .zoo import resolve_model, hf_kwargs
 
 # %% auto #0
 __all__ = ['splade_pool', 'SpladeHead', 'Splade', 'st_sparse_files', 'SparseIndex', 'rerank_sparse', 'SeismicSparseIndex',
@@ -200,16 +200,7 @@ def st_sparse_files(folder:str|Path, # The model folder
 def save(self:Splade, path:str|Path # Folder to write; replaced if it holds a kdnb student, refused if it holds anything else
         ) -> Path:
     "Write the student as a Hugging Face folder that kdnb and sentence-transformers' `SparseEncoder` both load."
-    path = Path(path).expanduser()
-    if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not (path/STUDENT_JSON).is_file())):
-        raise InputError("exists and is not a kdnb student folder; save to a new or empty folder", path=path)
-    from kdnb import __version__
-    with atomic_dir(path) as d:
-        self.encoder.save_pretrained(d, safe_serialization=True); self.tokenizer.save_pretrained(d)
-        (d/STUDENT_JSON).write_text(json.dumps({'kind': self.kind, 'class': type(self).__name__, **self.settings(),
-                                                'base_model': self.name, 'kdnb_version': __version__}, indent=2))
-        st_sparse_files(d, self.passage_max_len)
-    return path
+    return save_student(self, path, lambda d: st_sparse_files(d, self.passage_max_len))
 
 @patch(cls_method=True)
 def load(cls:Splade, path:str|Path, # A folder written by `save`
@@ -217,11 +208,7 @@ def load(cls:Splade, path:str|Path, # A folder written by `save`
          precision:str|None=None # Precision of encoding
         ) -> Splade:
     "A SPLADE student saved with `save`, with its settings."
-    p = Path(path).expanduser()
-    if not (p/STUDENT_JSON).is_file(): raise InputError(f"not a saved kdnb student (no {STUDENT_JSON})", path=p)
-    k = _read_json(p/STUDENT_JSON).get('kind')
-    if k != cls.kind: raise InputError(f"holds a {k!r} student, not a {cls.kind!r}", path=p)
-    return cls(str(p), device=device, precision=precision)
+    return load_saved(cls, path, device, precision)
 
 # %% ../nbs/13_splade.ipynb #74bf0b8a
 def _queries(queries, encoder, qids, progress) -> tuple[list[str], sp.csr_matrix]:

@@ -21,7 +21,7 @@ from .zoo import ZOO, _ALIASES, zoo_record, resolve_model, hf_kwargs, atomic_dir
 # %% auto #0
 __all__ = ['STUDENTS', 'POOLINGS', 'SIMILARITIES', 'STUDENT_JSON', 'DEFAULTS', 'check_texts', 'flatten_groups', 'Student',
            'check_choice', 'pool', 'st_settings', 'student_settings', 'load_encoder', 'BiEncoder', 'st_files',
-           'load_student']
+           'save_student', 'load_saved', 'load_student']
 
 # %% ../nbs/09_students.ipynb #4b1aea12
 def check_texts(texts:Sequence[str], # Texts to encode or score
@@ -415,35 +415,49 @@ def st_files(folder:str|Path, # The model folder
         'prompts': {'query': s['query_prefix'], 'document': s['passage_prefix'], 'passage': s['passage_prefix']},
         'default_prompt_name': None, 'similarity_fn_name': s['similarity']}, indent=2))
 
-@patch
-def save(self:BiEncoder,
-         path:str|Path # Folder to write; replaced if it holds a kdnb student, refused if it holds anything else
-        ) -> Path:
-    "Write the student as a Hugging Face folder that kdnb and sentence-transformers both load."
+def save_student(student, # Any kdnb student (an `encoder` and a `tokenizer`, `kind`, `name`, `settings()`)
+                 path:str|Path, # Folder to write; replaced if it holds a kdnb student, refused if it holds anything else
+                 peer_files # folder -> None: writes the files another library needs to load the folder
+                ) -> Path:
+    "Write a student atomically: its Hugging Face model and tokenizer, `kdnb_student.json`, and a peer library's files."
     path = Path(path).expanduser()
     if path.exists() and (not path.is_dir() or (any(path.iterdir()) and not (path/STUDENT_JSON).is_file())):
         raise InputError("exists and is not a kdnb student folder; save to a new or empty folder", path=path)
     from kdnb import __version__
     with atomic_dir(path) as d:
-        self.encoder.save_pretrained(d, safe_serialization=True)
-        self.tokenizer.save_pretrained(d)
-        (d/STUDENT_JSON).write_text(json.dumps({'kind': self.kind, 'class': type(self).__name__, **self.settings(),
-                                                'base_model': self.name, 'kdnb_version': __version__}, indent=2))
-        st_files(d, self.settings(), self.dim)
+        student.encoder.save_pretrained(d, safe_serialization=True); student.tokenizer.save_pretrained(d)
+        (d/STUDENT_JSON).write_text(json.dumps({'kind': student.kind, 'class': type(student).__name__, **student.settings(),
+                                                'base_model': student.name, 'kdnb_version': __version__}, indent=2))
+        peer_files(d)
     return path
+
+def load_saved(cls, # A student class
+               path:str|Path, # A folder written by `save_student`
+               device:str|None=None, # Device; None picks cuda, mps, then cpu
+               precision:str|None=None # Precision of encoding
+              ):
+    "The student of class `cls` saved in `path`, with its settings; a folder of another kind is refused."
+    p = Path(path).expanduser()
+    if not (p/STUDENT_JSON).is_file(): raise InputError(f"not a saved kdnb student (no {STUDENT_JSON})", path=p)
+    k = _read_json(p/STUDENT_JSON).get('kind')
+    if k != cls.kind: raise InputError(f"holds a {k!r} student, not a {cls.kind!r}", path=p)
+    return cls(str(p), device=device, precision=precision)
+
+@patch
+def save(self:BiEncoder,
+         path:str|Path # Folder to write; replaced if it holds a kdnb student, refused if it holds anything else
+        ) -> Path:
+    "Write the student as a Hugging Face folder that kdnb and sentence-transformers both load."
+    return save_student(self, path, lambda d: st_files(d, self.settings(), self.dim))
 
 @patch(cls_method=True)
 def load(cls:BiEncoder,
          path:str|Path, # A folder written by `save`
          device:str|None=None, # Device; None picks cuda, mps, then cpu
-         precision:str|None=None # Autocast dtype for `encode_*` on CUDA
+         precision:str|None=None # Precision of encoding
         ) -> BiEncoder:
     "A bi-encoder saved with `save`, with all its settings."
-    p = Path(path).expanduser()
-    if not (p/STUDENT_JSON).is_file(): raise InputError(f"not a saved kdnb student (no {STUDENT_JSON})", path=p)
-    cfg = _read_json(p/STUDENT_JSON)
-    if cfg.get('kind') != cls.kind: raise InputError(f"holds a {cfg.get('kind')!r} student, not a {cls.kind!r}", path=p)
-    return cls(str(p), device=device, precision=precision)
+    return load_saved(cls, path, device, precision)
 
 # %% ../nbs/09_students.ipynb #e569c1b5
 def load_student(path:str|Path, # A folder written by a student's `save`
