@@ -4,7 +4,7 @@
 
 # %% ../nbs/12_pipeline.ipynb #862c8bd9
 from __future__ import annotations
-import dataclasses, functools, json, math, shutil, time, warnings
+import dataclasses, functools, importlib, json, math, shutil, time, warnings
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Sequence
@@ -13,10 +13,10 @@ from .core import InputError, project_path, seed_everything, settings, publish_d
 from .answer_key import KEYS, key_pool, key_qrels, load_key, key_dir, build_named_key, stable_hash
 
 # %% auto #0
-__all__ = ['EVAL_SETS', 'POSITIVES', 'TEACHER', 'GUARD', 'PROTOCOL', 'named_key', 'training_sets', 'mix_weights', 'eval_sets',
-           'eval_queries', 'eval_qrels', 'check_disjoint', 'shared_with_tests', 'dev_split', 'student_kind',
-           'student_class', 'make_student', 'student_index', 'student_rerank', 'DevSet', 'dev_sets', 'DevEval',
-           'training_groups', 'eval_matrix', 'interpolate', 'parse_alphas', 'guard_sets', 'choose_alpha',
+__all__ = ['EVAL_SETS', 'ZOO_STUDENT', 'SEARCH', 'POSITIVES', 'TEACHER', 'GUARD', 'PROTOCOL', 'named_key', 'training_sets',
+           'mix_weights', 'eval_sets', 'eval_queries', 'eval_qrels', 'check_disjoint', 'shared_with_tests', 'dev_split',
+           'student_kind', 'student_class', 'make_student', 'student_index', 'student_rerank', 'DevSet', 'dev_sets',
+           'DevEval', 'training_groups', 'eval_matrix', 'interpolate', 'parse_alphas', 'guard_sets', 'choose_alpha',
            'interpolation_table', 'DistillConfig', 'check_student', 'dev_curve', 'prepare', 'distill', 'write_results',
            'plot_gains', 'write_report', 'distill_seeds', 'gain_table', 'gain_markdown', 'trial_settings',
            'trials_table']
@@ -122,20 +122,26 @@ def dev_split(name:str, # A key of `KEYS` with judgments
     return sorted(sorted(judged, key=lambda q: stable_hash(f"dev/{name}/{q}"))[:n])
 
 # %% ../nbs/12_pipeline.ipynb #a6a3f490
+ZOO_STUDENT = {'splade': 'splade', 'colbert-backbone': 'colbert'}   # zoo kind -> the student it makes (others: a bi-encoder)
+SEARCH = {'splade': ('kdnb.splade', 'SparseIndex', 'rerank_sparse'),     # student kind -> (module, exact index, re-ranker)
+          'colbert': ('kdnb.colbert', 'TokenIndex', 'rerank_colbert')}   # the bi-encoder's are the retrieval chapter's (FAISS)
+
 def student_kind(model:str # Zoo name, folder or hub id
                 ) -> str:
-    "The kind of student `model` makes: the kind a saved student records, else the zoo's ('splade'), else 'bi-encoder'."
+    "The kind of student `model` makes: the kind a saved student records, else the zoo's, else a PyLate folder's, else 'bi-encoder'."
     from kdnb.students import STUDENT_JSON, _read_json
     from kdnb.zoo import ZOO, _ALIASES, zoo_record
     p = Path(str(model)).expanduser()
     if (p/STUDENT_JSON).is_file(): return _read_json(p/STUDENT_JSON).get('kind', 'bi-encoder')
-    if (model in ZOO or model in _ALIASES) and zoo_record(model).kind == 'splade': return 'splade'
+    if (model in ZOO or model in _ALIASES) and zoo_record(model).kind in ZOO_STUDENT: return ZOO_STUDENT[zoo_record(model).kind]
+    if (p/'1_Dense').is_dir() and 'document_length' in ((p/'config_sentence_transformers.json').is_file() and _read_json(p/'config_sentence_transformers.json') or {}):
+        return 'colbert'   # a PyLate model folder
     return 'bi-encoder'
 
 def student_class(kind:str # A student kind
                  ):
     "The class of a student kind (importing the chapters that define them)."
-    import kdnb.splade   # registers 'splade'
+    import kdnb.splade, kdnb.colbert   # register 'splade' and 'colbert'
     from kdnb.students import STUDENTS
     if kind not in STUDENTS: raise InputError(f"unknown student kind {kind!r}; known kinds: {', '.join(sorted(STUDENTS))}")
     return STUDENTS[kind]
@@ -148,25 +154,25 @@ def make_student(model:str, # Zoo name, folder or hub id
     cls = student_class(student_kind(model)); ok = inspect.signature(cls.__init__).parameters
     return cls(model, **{k: v for k, v in settings.items() if k in ok and v is not None})
 
-def student_index(student, # A bi-encoder or SPLADE student
+def student_index(student, # A kdnb student
                   collection, # A loaded `Collection`
                   cache:bool=False, # Cache a dense index on disk (for unchanged models)
                   progress:bool=False):
-    "The index of `collection` that fits the student; both kinds answer `.search(queries, k, encoder=student)`."
-    if student.kind == 'splade':
-        from kdnb.splade import SparseIndex
-        return SparseIndex.build(student, collection.corpus, progress=progress)
+    "The exact index of `collection` that fits the student; every kind answers `.search(queries, k, encoder=student)`."
+    if student.kind in SEARCH:
+        mod, ix, _ = SEARCH[student.kind]
+        return getattr(importlib.import_module(mod), ix).build(student, collection.corpus, progress=progress)
     from kdnb.retrieval import dense_index
     return dense_index(student, collection, cache=cache, progress=progress)
 
-def student_rerank(student, # A bi-encoder or SPLADE student
+def student_rerank(student, # A kdnb student
                    pool, # The candidates to re-rank
                    index=None # An index (from `student_index`) holding the candidates, whose vectors are reused
                   ) -> dict:
     "The student's run over a candidate pool."
-    if student.kind == 'splade':
-        from kdnb.splade import rerank_sparse
-        return rerank_sparse(student, pool, index, progress=False)
+    if student.kind in SEARCH:
+        mod, _, rr = SEARCH[student.kind]
+        return getattr(importlib.import_module(mod), rr)(student, pool, index, progress=False)
     from kdnb.retrieval import rerank_dense, rerank_from_index
     return rerank_from_index(index, student, pool) if index is not None else rerank_dense(student, pool, progress=False)
 
@@ -458,7 +464,8 @@ def distill(out_dir:str|Path, # Run folder, relative to the project root; rerunn
     dev_q = {d.name: sorted(d.queries) for d in p['devs']}
     data, ginfo = training_groups(p['sets'], cfg.weights or None, {q for qs in dev_q.values() for q in qs}, cfg.positives,
                                   cfg.sampler, cfg.k, cfg.rounds, cfg.seed)
-    st = make_student(cfg.student, scale=cfg.scale, query_max_len=cfg.query_max_len, passage_max_len=cfg.passage_max_len, precision=cfg.precision)
+    st = make_student(cfg.student, scale=cfg.scale, query_max_len=cfg.query_max_len, passage_max_len=cfg.passage_max_len, precision=cfg.precision,
+                      truncate_queries=True)
     tc = TrainConfig(loss=cfg.loss, loss_kwargs=_kwargs(cfg.loss_kwargs), lr=cfg.lr, batch_size=cfg.batch_size, epochs=cfg.epochs,
                      max_steps=cfg.max_steps or None, dropout=cfg.dropout, eval_every=cfg.eval_every or None, precision=cfg.precision, seed=cfg.seed,
                      log_every=5, save_every=50, metric=DevEval.metric)
@@ -474,7 +481,8 @@ def distill(out_dir:str|Path, # Run folder, relative to the project root; rerunn
     info = dict(config=asdict(cfg), groups=len(data), training_sets=ginfo, dev_queries=dev_q, train=summary,
                 best_step=best['step'], dev_best=best['eval'], dev_before=curve.iloc[0].to_dict() if len(curve) else None,
                 dev_last=curve.iloc[-1].to_dict() if len(curve) else None)
-    before = make_student(cfg.student, query_max_len=cfg.query_max_len, passage_max_len=cfg.passage_max_len, precision=cfg.precision)
+    before = make_student(cfg.student, query_max_len=cfg.query_max_len, passage_max_len=cfg.passage_max_len, precision=cfg.precision,
+                      truncate_queries=True)
     trained = after = load_student(out/'student-best', precision=cfg.precision)
     systems = {'student before': before, 'student after': trained}
     if cfg.alphas:   # WiSE-FT: the weight chosen on dev, guarded
