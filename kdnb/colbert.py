@@ -19,7 +19,8 @@ from .students import Student, STUDENT_JSON, check_texts, flatten_groups, _read_
 from .zoo import resolve_model
 
 # %% auto #0
-__all__ = ['SKIPLIST', 'PYLATE_CONFIG', 'maxsim', 'ColBERT', 'pylate_files', 'TokenIndex', 'rerank_colbert', 'PlaidIndex']
+__all__ = ['SKIPLIST', 'PYLATE_CONFIG', 'maxsim', 'ColBERT', 'pylate_files', 'TokenIndex', 'rerank_colbert', 'PlaidIndex',
+           'compare_colbert']
 
 # %% ../nbs/14_colbert.ipynb #7359ea3a
 def maxsim(q:Tensor, # Query token vectors, (B, m, d)
@@ -125,13 +126,6 @@ def _check_queries(self:ColBERT, texts):
     return texts
 
 @patch
-def _check_passages(self:ColBERT, texts):
-    texts = check_texts(texts, 'passages')
-    for i, t in enumerate(texts):
-        if not t.strip(): raise InputError(f"passages[{i}] is empty: a ColBERT passage needs at least one token")
-    return texts
-
-@patch
 def _expand(self:ColBERT, f:dict) -> dict:
     "Queries padded with [MASK] to `query_max_len`; attention stays on the real tokens."
     ids, att = f['input_ids'], f['attention_mask']
@@ -156,7 +150,7 @@ def tokenize_queries(self:ColBERT, texts:Sequence[str]) -> dict[str, Tensor]:
 @patch
 def tokenize_passages(self:ColBERT, texts:Sequence[str]) -> dict[str, Tensor]:
     "Marked, truncated, padded passages, with the MaxSim `mask`."
-    f = dict(self.tokenizer([self.passage_prefix + ' ' + t for t in self._check_passages(texts)], padding=True, truncation=True,
+    f = dict(self.tokenizer([self.passage_prefix + ' ' + t for t in check_texts(texts, 'passages', empty=False)], padding=True, truncation=True,
                             max_length=self.passage_max_len, return_tensors='pt'))
     return {**f, 'mask': self._passage_mask(f)}
 
@@ -213,7 +207,7 @@ def encode_passages(self:ColBERT, texts:Sequence[str], # Passage texts
                     progress:bool=True # Show a progress bar
                    ) -> list[np.ndarray]:
     "One (n_i, dim) float16 array of token vectors per passage, skipped tokens and padding left out, in the input order."
-    texts = self._check_passages(texts)
+    texts = check_texts(texts, 'passages', empty=False)
     out = [None] * len(texts)
     embed = lambda f, enc: (self.embed(f, enc), self._passage_mask(f))
     for idx, (e, m) in _encoded(self, texts, self.passage_prefix + ' ', self.passage_max_len, 'passages', batch_size, tokens_per_batch, chunk, progress, embed):
@@ -394,3 +388,24 @@ class PlaidIndex:
         if Q.shape[-1] != self.dim: raise InputError(f"query vectors have {Q.shape[-1]} dimensions, the index {self.dim}")
         with _quiet_stdout(): res = self.index(Q.numpy(), k=min(k, len(self)))
         return {q: {self.docids[int(h['id'])]: float(h['score']) for h in hits} for q, hits in zip(qids, res)}
+
+# %% ../nbs/14_colbert.ipynb #d5929faa
+def compare_colbert(student, # A ColBERT student
+                    collection, # A loaded `Collection`
+                    k:int=100, # Depth of the runs
+                    plaid:dict|None=None, # `PlaidIndex` settings
+                    progress:bool=True # Show progress bars
+                   ):
+    "nDCG@10, token vectors per passage and search latency of exact MaxSim, PLAID and BM25 on one collection."
+    from kdnb.candidates import bm25_index
+    from kdnb.splade import search_table
+    t = time.perf_counter(); ix = TokenIndex.build(student, collection.corpus, progress=progress); enc_s = time.perf_counter() - t
+    qids = list(collection.queries); Q = student.encode_queries([collection.queries[q] for q in qids], progress=progress)
+    t = time.perf_counter(); px = PlaidIndex(ix, **(plaid or {})); plaid_s = time.perf_counter() - t
+    bm = bm25_index(collection, show_progress=False)
+    searches = {'ColBERT exact MaxSim': lambda: ix.search(Q, k, qids=qids), 'ColBERT PLAID': lambda: px.search(Q, k, qids=qids),
+                'BM25 (bm25s)': lambda: bm.search(collection.queries, k, show_progress=False)}
+    tok = {'vectors / passage': ix.tokens_per_passage}
+    tb = search_table(searches, collection.qrels, len(qids), {'ColBERT exact MaxSim': tok, 'ColBERT PLAID': tok})
+    tb.attrs.update(encode_corpus_s=round(enc_s, 1), plaid_build_s=round(plaid_s, 1), plaid=px.settings)
+    return tb

@@ -20,7 +20,7 @@ from .zoo import resolve_model, hf_kwargs
 
 # %% auto #0
 __all__ = ['splade_pool', 'SpladeHead', 'Splade', 'st_sparse_files', 'SparseIndex', 'rerank_sparse', 'SeismicSparseIndex',
-           'latency_ms', 'compare_sparse']
+           'latency_ms', 'search_table', 'compare_sparse']
 
 # %% ../nbs/13_splade.ipynb #2c1341e4
 def splade_pool(logits:Tensor, # MLM logits, (B, L, V)
@@ -175,7 +175,8 @@ def encode_passages(self:Splade, texts:Sequence[str], # Passage texts
                     chunk:int=8192, # Texts tokenized and length-sorted together
                     progress:bool=True # Show a progress bar
                    ) -> sp.csr_matrix:
-    "Passage vectors as a CSR matrix, (N, V) float32."
+    "Passage vectors as a CSR matrix, (N, V) float32; an empty passage is refused (its vector would be its special tokens')."
+    texts = check_texts(texts, 'passages', empty=False)
     return _sparse_encode(self, texts, self.passage_max_len, 'passages', batch_size, tokens_per_batch, chunk, progress)
 
 # %% ../nbs/13_splade.ipynb #e719298b
@@ -263,7 +264,9 @@ class SparseIndex:
         "The top-`k` passages of each query by dot product, as a run `{qid: {docid: score}}`, best first; only positive scores."
         if k < 1: raise InputError(f"k must be a positive integer, got {k!r}")
         qids, Q = _queries(queries, encoder, qids, progress)
-        if Q.shape[1] != self.matrix.shape[1]: raise InputError(f"query vectors have {Q.shape[1]} terms, passage vectors {self.matrix.shape[1]}")
+        if Q.shape[1] != self.matrix.shape[1]:
+            raise InputError(f"vocabulary mismatch: the query vectors have {Q.shape[1]} terms, the index's passage vectors {self.matrix.shape[1]}; "
+                             "search with the student (or a student of the same vocabulary) that built the index")
         run, D = {}, self.matrix.T.tocsc()
         for a in range(0, len(qids), chunk_size):
             S = (Q[a:a+chunk_size] @ D).toarray(); kk = min(k, S.shape[1])
@@ -364,6 +367,19 @@ def latency_ms(fn, # Runs the whole query batch once
     best = min((lambda t0: (fn(), time.perf_counter() - t0)[1])(time.perf_counter()) for _ in range(repeat))
     return 1000 * best / n
 
+def search_table(searches:dict, # Row name -> a function that runs the whole query batch and returns its run
+                 qrels:dict, # Judgments of the queries
+                 n:int, # Queries in the batch
+                 extra:dict|None=None # Row name -> more columns for that row
+                ):
+    "nDCG@10 and milliseconds per query (best of 3) of each search, one row each."
+    import pandas as pd
+    from kdnb.evaluation import evaluate
+    rows = {}
+    for name, f in searches.items():
+        run = f(); rows[name] = {'nDCG@10': evaluate(run, qrels, ['nDCG@10'])['nDCG@10'], 'ms / query': latency_ms(f, n), **(extra or {}).get(name, {})}
+    return pd.DataFrame(rows).T
+
 def compare_sparse(student, # A SPLADE student
                    collection, # A loaded `Collection`
                    k:int=100, # Depth of the runs
@@ -371,8 +387,6 @@ def compare_sparse(student, # A SPLADE student
                    progress:bool=True # Show progress bars
                   ):
     "nDCG@10, terms per query and passage, and search latency of the exact index, Seismic and BM25 on one collection."
-    import pandas as pd
-    from kdnb.evaluation import evaluate
     from kdnb.candidates import bm25_index
     t = time.perf_counter(); ix = SparseIndex.build(student, collection.corpus, progress=progress); enc_s = time.perf_counter() - t
     qids = list(collection.queries); Q = student.encode_queries([collection.queries[q] for q in qids], progress=progress)
@@ -380,11 +394,7 @@ def compare_sparse(student, # A SPLADE student
     bm = bm25_index(collection, show_progress=False)
     runs = {'SPLADE exact (CSR)': lambda: ix.search(Q, k, qids=qids), 'SPLADE Seismic': lambda: sx.search(Q, k, qids=qids),
             'BM25 (bm25s)': lambda: bm.search(collection.queries, k, show_progress=False)}
-    rows = {}
-    for n, f in runs.items():
-        run = f(); ms = latency_ms(f, len(qids))
-        rows[n] = {'nDCG@10': evaluate(run, collection.qrels, ['nDCG@10'])['nDCG@10'], 'ms / query': ms,
-                   'terms / query': Q.nnz / len(qids) if 'SPLADE' in n else np.nan, 'terms / passage': ix.nnz_per_passage if 'SPLADE' in n else np.nan}
-    tb = pd.DataFrame(rows).T
+    terms = {'terms / query': Q.nnz / len(qids), 'terms / passage': ix.nnz_per_passage}
+    tb = search_table(runs, collection.qrels, len(qids), {'SPLADE exact (CSR)': terms, 'SPLADE Seismic': terms})
     tb.attrs.update(encode_corpus_s=round(enc_s, 1), seismic=sx.settings)
     return tb

@@ -25,14 +25,16 @@ __all__ = ['STUDENTS', 'POOLINGS', 'SIMILARITIES', 'STUDENT_JSON', 'DEFAULTS', '
 
 # %% ../nbs/09_students.ipynb #4b1aea12
 def check_texts(texts:Sequence[str], # Texts to encode or score
-                what:str='texts' # What they are, for the message
+                what:str='texts', # What they are, for the message
+                empty:bool=True # Allow blank texts (a student with nothing to score but its markers refuses them)
                ) -> list[str]:
-    "`texts` as a list, refusing an empty list and non-string items (naming the index)."
+    "`texts` as a list, refusing an empty list, non-string items and (unless `empty`) blank texts, naming the index."
     if isinstance(texts, str): raise InputError(f"{what}: expected a list of texts, got one string")
     texts = list(texts)
     if not texts: raise InputError(f"{what}: empty list of texts")
     for i, t in enumerate(texts):
         if not isinstance(t, str): raise InputError(f"{what}[{i}] is a {type(t).__name__}, not a string")
+        if not empty and not t.strip(): raise InputError(f"{what}[{i}] is empty")
     return texts
 
 def flatten_groups(queries:Sequence[str], # B query texts
