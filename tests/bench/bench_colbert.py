@@ -1,0 +1,56 @@
+"""ColBERT training benchmark: kdnb's `train` with a `ColBERT` student against PyLate's trainer, on the same groups.
+
+Same training groups (kdnb.pipeline.training_groups, dev queries held out), same start (the zoo's answerai-colbert-small-v1
+backbone and one new 384->96 projection, saved by kdnb in PyLate's format and loaded by both), same loss family (KL over the
+group: kdnb's 'kl', PyLate's `Distillation`), batch size, lengths (query 32 with [MASK] augmentation, passages 180),
+learning rate, warm-up, clipping and number of steps, bf16 autocast on the CPU. PyLate pins sentence-transformers 5, so its
+side runs in .venv-pylate (scripts/setup.sh). Prints training groups per second and the ratio; writes
+outputs/bench/train_colbert.json.
+
+usage: KDNB_DATA=../shared/data python tests/bench/bench_colbert.py [--steps 8] [--batch-size 16] [--k 4]
+"""
+import argparse, json, os, subprocess, sys, tempfile, time
+from pathlib import Path
+import torch
+from kdnb.core import project_path, seed_everything, cpu_bf16_native
+from kdnb.colbert import ColBERT
+from kdnb.training import TrainConfig, train
+sys.path.insert(0, str(Path(__file__).parent)); from common import bench_groups
+
+ap = argparse.ArgumentParser()
+ap.add_argument('--steps', type=int, default=8); ap.add_argument('--batch-size', type=int, default=16); ap.add_argument('--k', type=int, default=4)
+ap.add_argument('--query-len', type=int, default=32); ap.add_argument('--passage-len', type=int, default=180); ap.add_argument('--lr', type=float, default=3e-5)
+ap.add_argument('--train', default='scifact-train-bm25'); ap.add_argument('--precision', default='bf16'); ap.add_argument('--out', default='outputs/bench')
+a = ap.parse_args()
+py = project_path('.venv-pylate')/'bin'/'python'
+if not py.is_file(): sys.exit(f"{py} is missing: run scripts/setup.sh, which builds PyLate's environment")
+data = bench_groups(a.train, a.k, a.steps, a.batch_size); n = len(data)
+print(f"{n} groups of 1+{a.k}; {a.steps} steps of {a.batch_size}; query {a.query_len}, passages {a.passage_len}; {a.precision}; torch {torch.get_num_threads()} threads", flush=True)
+
+def kdnb_run(init, out):
+    seed_everything(0)
+    st = ColBERT.load(init, device='cpu', precision=a.precision)
+    cfg = TrainConfig(loss='kl', lr=a.lr, batch_size=a.batch_size, max_steps=a.steps, warmup_ratio=0.1, seed=0, save_every=10**9, log_every=10**9,
+                      max_grad_norm=1.0, weight_decay=0.01, precision=a.precision)
+    t = time.perf_counter(); train(st, data, out, cfg, resume=False, progress=False); return time.perf_counter() - t
+
+def pylate_run(init, out, groups):
+    cmd = [str(py), str(Path(__file__).parent/'pylate_train.py'), str(init), str(groups), str(out), '--steps', str(a.steps),
+           '--batch-size', str(a.batch_size), '--lr', str(a.lr)] + (['--bf16'] if a.precision == 'bf16' else [])
+    r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, 'TOKENIZERS_PARALLELISM': 'false'})
+    if r.returncode: sys.exit(r.stderr[-3000:])
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+res = dict(device=f"cpu, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)", cpu_bf16_native=cpu_bf16_native(),
+           model='answerai-colbert-small-v1 + new 384->96 projection', train=a.train, steps=a.steps, batch_size=a.batch_size, k=a.k,
+           query_len=a.query_len, passage_len=a.passage_len, lr=a.lr, precision=a.precision, loss='KL over the group', groups_per_s={})
+with tempfile.TemporaryDirectory() as d:
+    d = Path(d); init = d/'init'
+    ColBERT(query_max_len=a.query_len, passage_max_len=a.passage_len, truncate_queries=True, device='cpu', seed=0).save(init)
+    (d/'groups.json').write_text(json.dumps({'queries': data.queries, 'passages': data.passages, 'scores': [s.tolist() for s in data.scores]}))
+    p = pylate_run(init, d/'pl', d/'groups.json'); res['pylate_version'] = p['pylate']
+    res['groups_per_s']['PyLate'] = round(n / p['seconds'], 3); print(f"PyLate: {n/p['seconds']:.3f} groups/s ({p['seconds']:.0f} s)", flush=True)
+    s = kdnb_run(init, d/'kd'); res['groups_per_s']['kdnb'] = round(n / s, 3); print(f"kdnb: {n/s:.3f} groups/s ({s:.0f} s)", flush=True)
+res['kdnb_over_pylate'] = round(res['groups_per_s']['kdnb'] / res['groups_per_s']['PyLate'], 3)
+out = project_path(a.out); out.mkdir(parents=True, exist_ok=True)
+(out/'train_colbert.json').write_text(json.dumps(res, indent=2) + '\n'); print(json.dumps(res))
