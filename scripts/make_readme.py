@@ -84,9 +84,10 @@ def summary_table():
     return '\n'.join(rows)
 
 def distill_table():
-    "The distillation gain over seeds for each student, from outputs/gain*/gain.json (written by kdnb.pipeline.distill_seeds)."
+    "The distillation gain over seeds for each student, from outputs/{gain*,colbert,splade}/gain.json (written by kdnb.pipeline.distill_seeds)."
     from kdnb.pipeline import gain_table
-    gs = [json.loads(g.read_text()) for g in sorted(root.glob('outputs/gain*/gain.json'))]
+    files = sorted(root.glob('outputs/gain*/gain.json')) + [p for p in (root/'outputs'/'colbert'/'gain.json', root/'outputs'/'splade'/'gain.json') if p.is_file()]
+    gs = [json.loads(g.read_text()) for g in files]
     if not gs: sys.exit("outputs/gain*/gain.json are missing: the README's distillation table is generated from them")
     return ("nDCG@10. p: paired t-test over queries of each query's nDCG@10 averaged over the seeds "
             f"({'; '.join(', '.join(map(str, g['seeds'])) for g in gs)}), after against before; Holm: corrected over the test sets; "
