@@ -21,6 +21,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument('--steps', type=int, default=8); ap.add_argument('--batch-size', type=int, default=16); ap.add_argument('--k', type=int, default=4)
 ap.add_argument('--query-len', type=int, default=32); ap.add_argument('--passage-len', type=int, default=180); ap.add_argument('--lr', type=float, default=3e-5)
 ap.add_argument('--train', default='scifact-train-bm25'); ap.add_argument('--precision', default='bf16'); ap.add_argument('--out', default='outputs/bench')
+ap.add_argument('--note', default='', help='conditions of the run worth recording (e.g. another job on the machine)')
 a = ap.parse_args()
 py = project_path('.venv-pylate')/'bin'/'python'
 if not py.is_file(): sys.exit(f"{py} is missing: run scripts/setup.sh, which builds PyLate's environment")
@@ -43,7 +44,7 @@ def pylate_run(init, out, groups):
 
 res = dict(device=f"cpu, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)", cpu_bf16_native=cpu_bf16_native(),
            model='answerai-colbert-small-v1 + new 384->96 projection', train=a.train, steps=a.steps, batch_size=a.batch_size, k=a.k,
-           query_len=a.query_len, passage_len=a.passage_len, lr=a.lr, precision=a.precision, loss='KL over the group', groups_per_s={})
+           query_len=a.query_len, passage_len=a.passage_len, lr=a.lr, precision=a.precision, loss='KL over the group', note=a.note, groups_per_s={})
 with tempfile.TemporaryDirectory() as d:
     d = Path(d); init = d/'init'
     ColBERT(query_max_len=a.query_len, passage_max_len=a.passage_len, truncate_queries=True, device='cpu', seed=0).save(init)
