@@ -75,6 +75,10 @@ def summary_table():
     rows.append(f"| SPLADE training ({sp['model']}, {sp['steps']} steps of {sp['batch_size']} groups 1+{sp['k']}, {sp['max_length']} tokens, {sp['precision']}): "
                 f"kdnb / sentence-transformers' `SparseEncoderTrainer`; kdnb's pooled head over the full logits | "
                 f"{g['kdnb (pooled head)']} / {g['sentence-transformers']} groups/s = {sp['kdnb_over_st']:.2f}×; {sp['pooled_over_full']:.2f}× | `outputs/bench/train_splade.json` |")
+    cb = _load('outputs/bench/train_colbert.json'); g = cb['groups_per_s']
+    rows.append(f"| ColBERT training ({cb['model']}, {cb['steps']} steps of {cb['batch_size']} groups 1+{cb['k']}, passages {cb['passage_len']} tokens, "
+                f"{cb['loss']}, {cb['precision']}): kdnb / PyLate's trainer{' (' + cb['note'].split(':')[0] + ')' if cb.get('note') else ''} | "
+                f"{g['kdnb']} / {g['PyLate']} groups/s = {cb['kdnb_over_pylate']:.2f}× | `outputs/bench/train_colbert.json` |")
     m, info = _load('outputs/main/metrics.json'), _load('outputs/main/run_info.json'); c = info['config']
     rows.append(f"| the main job ({c['student']}, seed {c['seed']}, trained on {c['train']}): SciFact test; DL19 re-rank nDCG@10 | "
                 f"{m['scifact-full']['student before']['nDCG@10']:.4f} → {m['scifact-full']['student after']['nDCG@10']:.4f}; "
