@@ -16,7 +16,7 @@ from .data import Corpus, Collection, Pool, Run, load_beir, collection_path
 
 # %% auto #0
 __all__ = ['KINDS', 'METRICS', 'META', 'ivf_nlist', 'index_settings', 'DenseIndex', 'encode_texts', 'dense_cache_path',
-           'dense_index', 'retrieve', 'rerank_dense', 'rerank_from_index']
+           'dense_index', 'retrieve', 'pool_candidates', 'rerank_dense', 'rerank_from_index']
 
 # %% ../nbs/11_retrieval.ipynb #af94af55
 KINDS = ('flat', 'hnsw', 'ivf')
@@ -364,6 +364,20 @@ def retrieve(encoder, # An object with `encode_queries`, `encode_passages` and `
     return idx.search(collection.queries, k=k, encoder=encoder, batch_size=batch_size, progress=progress)
 
 # %% ../nbs/11_retrieval.ipynb #70b66f54
+def pool_candidates(pool:Pool, # Queries, candidate run and passage texts
+                    row:dict|None=None # An index's passage id -> row, when the candidates' vectors come from it
+                   ) -> tuple[list[str], list[str]]:
+    "The queries with candidates and the distinct candidates of `pool`, checked: texts present, or every candidate in the index."
+    qids = [q for q in pool.run if pool.run[q]]
+    if not qids: raise InputError("the pool has no candidates")
+    for q in qids:
+        if not isinstance(pool.queries.get(q), str): raise InputError("candidate query has no text in the pool", id=q)
+    docs = list(dict.fromkeys(d for q in qids for d in pool.run[q]))
+    if row is None: bad, why = next((d for d in docs if not isinstance(pool.passages.get(d), str)), None), "candidate passage has no text in the pool"
+    else: bad, why = next((d for d in docs if d not in row), None), "a candidate passage is not in the index"
+    if bad is not None: raise InputError(why, id=bad)
+    return qids, docs
+
 def rerank_dense(encoder, # An object with `encode_queries`, `encode_passages` and `similarity`
                  pool:Pool, # Queries, candidate run and passage texts, e.g. from `load_pool`
                  batch_size:int|None=None, # Encoder batch size
@@ -372,13 +386,7 @@ def rerank_dense(encoder, # An object with `encode_queries`, `encode_passages` a
                 ) -> Run:
     "Score every candidate of `pool` by the inner product (cosine for 'cos') of its query and passage vectors."
     metric = _similarity(encoder)
-    qids = [q for q in pool.run if pool.run[q]]
-    for q in qids:
-        if not isinstance(pool.queries.get(q), str): raise InputError("candidate query has no text in the pool", id=q)
-    docs = list(dict.fromkeys(d for q in qids for d in pool.run[q]))
-    for d in docs:
-        if not isinstance(pool.passages.get(d), str): raise InputError("candidate passage has no text in the pool", id=d)
-    if not docs: raise InputError("the pool has no candidates")
+    qids, docs = pool_candidates(pool)
     Qv = encode_texts(encoder, [pool.queries[q] for q in qids], 'queries', batch_size, progress)
     Pv = np.concatenate([encode_texts(encoder, [pool.passages[d] for d in docs[i:i+chunk_size]], 'passages', batch_size, progress)
                          for i in tqdm(range(0, len(docs), chunk_size), desc='Encode passages', unit='chunk',
@@ -404,9 +412,7 @@ def rerank_from_index(index:DenseIndex, # An index holding every candidate passa
     "Re-rank `pool` with passage vectors read from `index` (no passage is encoded again)."
     if _similarity(encoder) != index.metric: raise InputError(f"the encoder's similarity {_similarity(encoder)!r} is not the index's {index.metric!r}")
     row = {d: i for i, d in enumerate(index.docids)}
-    qids = [q for q in pool.run if pool.run[q]]
-    miss = next((d for q in qids for d in pool.run[q] if d not in row), None)
-    if miss is not None: raise InputError("a candidate passage is not in the index", id=miss)
+    qids, _ = pool_candidates(pool, row)
     V = index.embeddings()
     Qv = encode_texts(encoder, [pool.queries[q] for q in qids], 'queries', batch_size, progress)
     if index.metric == 'cos': faiss.normalize_L2(Qv)

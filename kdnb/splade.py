@@ -283,19 +283,10 @@ def rerank_sparse(student, # A SPLADE student
                   progress:bool=True # Show progress bars
                  ) -> Run:
     "Score every candidate of `pool` by the dot product of the SPLADE vectors, best first."
-    qids = [q for q in pool.run if pool.run[q]]
-    if not qids: raise InputError("the pool has no candidates")
-    for q in qids:
-        if not isinstance(pool.queries.get(q), str): raise InputError("candidate query has no text in the pool", id=q)
-    docs = list(dict.fromkeys(d for q in qids for d in pool.run[q]))
-    if index is None:
-        for d in docs:
-            if not isinstance(pool.passages.get(d), str): raise InputError("candidate passage has no text in the pool", id=d)
-        D, row = student.encode_passages([pool.passages[d] for d in docs], progress=progress), {d: i for i, d in enumerate(docs)}
-    else:
-        miss = next((d for d in docs if d not in index.row), None)
-        if miss is not None: raise InputError("a candidate passage is not in the index", id=miss)
-        D, row = index.matrix, index.row
+    from kdnb.retrieval import pool_candidates
+    qids, docs = pool_candidates(pool, None if index is None else index.row)
+    if index is None: D, row = student.encode_passages([pool.passages[d] for d in docs], progress=progress), {d: i for i, d in enumerate(docs)}
+    else: D, row = index.matrix, index.row
     Q = student.encode_queries([pool.queries[q] for q in qids], progress=progress)
     run = {}
     for i, q in enumerate(qids):
