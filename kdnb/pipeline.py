@@ -13,13 +13,13 @@ from .core import InputError, project_path, seed_everything, settings, publish_d
 from .answer_key import KEYS, key_pool, key_qrels, load_key, key_dir, build_named_key, stable_hash
 
 # %% auto #0
-__all__ = ['EVAL_SETS', 'ZOO_STUDENT', 'SEARCH', 'POSITIVES', 'TEACHER', 'GUARD', 'PROTOCOL', 'named_key', 'training_sets',
-           'mix_weights', 'eval_sets', 'eval_queries', 'eval_qrels', 'check_disjoint', 'shared_with_tests', 'dev_split',
-           'student_kind', 'student_class', 'make_student', 'student_index', 'student_rerank', 'DevSet', 'dev_sets',
-           'DevEval', 'training_groups', 'eval_matrix', 'interpolate', 'parse_alphas', 'guard_sets', 'choose_alpha',
-           'interpolation_table', 'DistillConfig', 'check_student', 'dev_curve', 'prepare', 'distill', 'write_results',
-           'plot_gains', 'write_report', 'distill_seeds', 'gain_table', 'gain_markdown', 'trial_settings',
-           'trials_table']
+__all__ = ['EVAL_SETS', 'ZOO_STUDENT', 'SEARCH', 'POSITIVES', 'TEACHER', 'GUARD', 'PER_QUERY', 'PROTOCOL', 'named_key',
+           'training_sets', 'mix_weights', 'eval_sets', 'eval_queries', 'eval_qrels', 'check_disjoint',
+           'shared_with_tests', 'dev_split', 'student_kind', 'student_class', 'make_student', 'student_index',
+           'student_rerank', 'DevSet', 'dev_sets', 'DevEval', 'training_groups', 'eval_matrix', 'interpolate',
+           'parse_alphas', 'guard_sets', 'choose_alpha', 'interpolation_table', 'DistillConfig', 'check_student',
+           'dev_curve', 'prepare', 'distill', 'write_results', 'plot_gains', 'write_report', 'distill_seeds',
+           'gain_table', 'gain_markdown', 'trial_settings', 'trials_table']
 
 # %% ../nbs/12_pipeline.ipynb #3eeeb8d3
 def named_key(name:str # A key of `KEYS`
@@ -437,12 +437,18 @@ def prepare(cfg:DistillConfig # The run's settings
     check_disjoint(held, tests)
     return dict(sets=sets, tests=tests, devs=devs, guards=guards)
 
-def _done(d:Path, cfg:DistillConfig) -> bool:
+PER_QUERY = 'per_query.csv'   # a run's per-query nDCG@10 on each test set, by system: small and committed, what tests over seeds read
+
+def _done(d:Path, cfg:DistillConfig,
+          students:bool=True # Also need the saved students; False: the reports suffice (per-query scores included)
+         ) -> bool:
     "A run folder finished with exactly these settings, its students saved (a fresh clone has the reports but not the students)."
     from kdnb.students import STUDENT_JSON
     f = d/'run_info.json'
     need = ('student-best', 'student-last') + (('student-after',) if cfg.alphas else ())
-    if not (f.is_file() and all((d/s/STUDENT_JSON).is_file() for s in need)): return False
+    if not f.is_file(): return False
+    if students and not all((d/s/STUDENT_JSON).is_file() for s in need): return False
+    if not students and cfg.eval_sets and not (d/PER_QUERY).is_file(): return False
     i = json.loads(f.read_text()); return i['config'] == asdict(cfg) and 'timings' in i
 
 
@@ -511,7 +517,7 @@ def write_results(runs:dict, # From `eval_matrix`
                   out:Path # Run folder
                  ) -> dict:
     "Each set's table (paired t-tests against the student before, Holm-corrected over the systems), its runs, and the metrics."
-    from kdnb.evaluation import results_table, save_table, measures_for
+    from kdnb.evaluation import results_table, save_table, measures_for, per_query
     from kdnb.data import write_trec_run
     metrics = {}
     for s, rs in runs.items():
@@ -521,6 +527,9 @@ def write_results(runs:dict, # From `eval_matrix`
         metrics[s] = {n: {m: float(tb.loc[n, m]) for m in tb.attrs['measures']} | {f"{m} p": float(tb.loc[n, f"{m} p"]) for m in tb.attrs['measures']}
                       for n in rs}
         for n, r in rs.items(): write_trec_run(r, out/'runs'/f"{s}.{n.replace(' ', '_').replace('(', '').replace(')', '')}.run", tag=n.replace(' ', '_'))
+    pq = [per_query(r, eval_qrels(s), ['nDCG@10'])['nDCG@10'].rename_axis('qid').reset_index().assign(set=s, system=n)
+          for s, rs in runs.items() for n, r in rs.items()]
+    if pq: pd.concat(pq)[['set', 'system', 'qid', 'nDCG@10']].to_csv(out/PER_QUERY, index=False, float_format='%.6g')
     (out/'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
     return metrics
 
@@ -585,8 +594,7 @@ def distill_seeds(out_dir:str|Path, # Folder: one run per seed in `seed<N>/`, th
                   **kw # `DistillConfig` fields
                  ) -> dict:
     "`distill` once per seed (finished seeds are kept), then mean ± sd per set and paired tests on per-query means over seeds, Holm-corrected over the sets."
-    from kdnb.evaluation import per_query, paired_ttest, adjust_pvalues
-    from kdnb.data import read_trec_run
+    from kdnb.evaluation import paired_ttest, adjust_pvalues
     base = DistillConfig(**{**asdict(config or DistillConfig()), **kw})
     seeds = [int(s) for s in (str(seeds).split(',') if isinstance(seeds, (str, int)) else seeds)]   # papermill passes '-p seeds 42' as an int
     if not seeds or len(set(seeds)) < len(seeds): raise InputError(f"seeds must be distinct and at least one, got {seeds}")
@@ -594,7 +602,7 @@ def distill_seeds(out_dir:str|Path, # Folder: one run per seed in `seed<N>/`, th
     times = {}
     for s in seeds:
         cfg = DistillConfig(**{**asdict(base), 'seed': s}); d = out/f"seed{s}"
-        if _done(d, cfg): print(f"seed {s}: finished before, kept ({d})"); continue
+        if _done(d, cfg, students=False): print(f"seed {s}: finished before, kept ({d})"); continue
         t = time.perf_counter(); distill(d, cfg, progress=progress); times[s] = round(time.perf_counter() - t)
         print(f"seed {s}: {times[s]} s")
     infos = {s: json.loads((out/f"seed{s}"/'run_info.json').read_text()) for s in seeds}
@@ -610,15 +618,16 @@ def distill_seeds(out_dir:str|Path, # Folder: one run per seed in `seed<N>/`, th
         rows.append(r)
     table = pd.DataFrame(rows).set_index('seed')
     table.loc['mean'] = table.mean(); table.loc['sd'] = table.iloc[:-1].std(ddof=1)
-    def run_file(s, e, w):   # 'trained' is 'after' when the interpolation chose α = 1
-        f = out/f"seed{s}"/'runs'/f"{e}.student_{w}.run"
-        return f if f.is_file() or w != 'trained' else out/f"seed{s}"/'runs'/f"{e}.student_after.run"
+    pq_files = {s: pd.read_csv(out/f"seed{s}"/PER_QUERY, dtype={'qid': str}) for s in seeds if base.eval_sets}
+    def seed_scores(s, e, w):   # one seed's per-query nDCG@10 of 'student <w>'; 'trained' is 'after' when the interpolation chose α = 1
+        f = pq_files[s]; f = f[f.set == e]
+        if w == 'trained' and not (f.system == 'student trained').any(): w = 'after'
+        return f[f.system == f"student {w}"].set_index('qid')['nDCG@10']
     def tests_of(w):   # w against 'before' on every test set, Holm-corrected over the sets
         tests = {}
         for e in eval_sets(base.eval_sets):
             qrels = eval_qrels(e)
-            pq = {x: pd.concat([per_query(read_trec_run(run_file(s, e, x)), qrels, ['nDCG@10'])['nDCG@10'] for s in seeds], axis=1).mean(axis=1)
-                  for x in ('before', w)}
+            pq = {x: pd.concat([seed_scores(s, e, x) for s in seeds], axis=1).mean(axis=1) for x in ('before', w)}
             t = paired_ttest(pq[w], pq['before'])
             tests[e] = dict(before=float(pq['before'].mean()), after=float(pq[w].mean()), delta=float(t.diff), p=float(t.pvalue), queries=t.n)
         for e, p in zip(tests, adjust_pvalues([v['p'] for v in tests.values()], 'holm') if tests else []): tests[e]['p_holm'] = float(p)
@@ -671,8 +680,10 @@ def trial_settings(spec:str # 'base' or changes to the base settings, 'name=valu
         if '=' not in part: raise InputError(f"trial {spec!r}: expected name=value, got {part!r}")
         k, v = part.split('=', 1)
         if k not in names: raise InputError(f"trial {spec!r}: unknown setting {k!r}; settings: {', '.join(names)}")
-        try: out[k] = ast.literal_eval(v)
-        except (ValueError, SyntaxError): out[k] = v
+        if names[k] in (str, 'str'): out[k] = v   # kept as written: loss_kwargs is JSON text, alphas a list in text
+        else:
+            try: out[k] = ast.literal_eval(v)
+            except (ValueError, SyntaxError): out[k] = v
     return out
 
 def trials_table(folder:str|Path # A folder of trial runs (one `run_info.json` each)
