@@ -20,7 +20,7 @@ from .zoo import resolve_model, hf_kwargs
 
 # %% auto #0
 __all__ = ['splade_pool', 'SpladeHead', 'Splade', 'st_sparse_files', 'SparseIndex', 'rerank_sparse', 'SeismicSparseIndex',
-           'latency_ms', 'search_table', 'compare_sparse']
+           'latency_ms', 'search_table', 'encode_queries_timed', 'compare_sparse']
 
 # %% ../nbs/13_splade.ipynb #2c1341e4
 def splade_pool(logits:Tensor, # MLM logits, (B, L, V)
@@ -371,6 +371,12 @@ def search_table(searches:dict, # Row name -> a function that runs the whole que
         run = f(); rows[name] = {'nDCG@10': evaluate(run, qrels, ['nDCG@10'])['nDCG@10'], 'ms / query': latency_ms(f, n), **(extra or {}).get(name, {})}
     return pd.DataFrame(rows).T
 
+def encode_queries_timed(student, # Any kdnb student
+                         texts:list[str] # The query batch
+                        ):
+    "The batch's query encodings, and the milliseconds per query of encoding it (best of 3), which search latencies leave out."
+    return student.encode_queries(texts, progress=False), latency_ms(lambda: student.encode_queries(texts, progress=False), len(texts))
+
 def compare_sparse(student, # A SPLADE student
                    collection, # A loaded `Collection`
                    k:int=100, # Depth of the runs
@@ -380,8 +386,7 @@ def compare_sparse(student, # A SPLADE student
     "nDCG@10, terms per query and passage, and search latency of the exact index, Seismic and BM25 on one collection."
     from kdnb.candidates import bm25_index
     t = time.perf_counter(); ix = SparseIndex.build(student, collection.corpus, progress=progress); enc_s = time.perf_counter() - t
-    qids = list(collection.queries); texts = [collection.queries[q] for q in qids]
-    enc_q = latency_ms(lambda: student.encode_queries(texts, progress=False), len(qids)); Q = student.encode_queries(texts, progress=False)
+    qids = list(collection.queries); Q, enc_q = encode_queries_timed(student, [collection.queries[q] for q in qids])
     sx = SeismicSparseIndex(ix, num_threads=1, **(seismic or {}))
     bm = bm25_index(collection, show_progress=False)
     runs = {'SPLADE exact (CSR)': lambda: ix.search(Q, k, qids=qids), 'SPLADE Seismic': lambda: sx.search(Q, k, qids=qids),

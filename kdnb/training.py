@@ -336,7 +336,7 @@ def fit(self:Trainer, resume:bool=True, # Continue from `out/last` when it exist
                 self.log(dict(step=self.step, epoch=self.epoch, loss=float(np.mean(losses)), lr=self.sched.get_last_lr()[0], grad_norm=gn,
                               elapsed=round(time.perf_counter() - t0, 2), **stats))
                 bar.set_postfix(loss=f"{np.mean(losses):.4f}"); losses, self.stats = [], []
-            if c.eval_every and self.step % c.eval_every == 0: self.evaluate()
+            if c.eval_every and (self.step % c.eval_every == 0 or self.step == self.total): self.evaluate()   # the last step too
             if self.step % c.save_every == 0 or self.step == self.total: self.save('last')
             if self.step >= self.total or (stop_after and done_here >= stop_after): stopped = self.step < self.total; break
         else:   # the epoch ended: drop a partial accumulation, evaluate if at epoch ends, next epoch

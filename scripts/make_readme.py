@@ -75,6 +75,10 @@ def summary_table():
     rows.append(f"| SPLADE training ({sp['model']}, {sp['steps']} steps of {sp['batch_size']} groups 1+{sp['k']}, {sp['max_length']} tokens, {sp['precision']}): "
                 f"kdnb / sentence-transformers' `SparseEncoderTrainer`; kdnb's pooled head over the full logits | "
                 f"{g['kdnb (pooled head)']} / {g['sentence-transformers']} groups/s = {sp['kdnb_over_st']:.2f}×; {sp['pooled_over_full']:.2f}× | `outputs/bench/train_splade.json` |")
+    es = _load('outputs/bench/encode_splade.json'); b = {w: {p: max(es[w][p].values()) for p in es[w]} for w in ('kdnb', 'st')}
+    rows.append(f"| SPLADE encoding ({es['model']}, {es['n']} SciFact passages, {es['max_length']} tokens), best setting of each: kdnb / "
+                f"sentence-transformers' `SparseEncoder.encode`, fp32; bf16 | {b['kdnb']['fp32']} / {b['st']['fp32']} passages/s = {es['ratio_best']['fp32']:.2f}×; "
+                f"{b['kdnb']['bf16']} / {b['st']['bf16']} = {es['ratio_best']['bf16']:.2f}× (min cosine bf16 vs fp32 {es['min_cos_bf16_vs_fp32']:.4f}) | `outputs/bench/encode_splade.json` |")
     cb = _load('outputs/bench/train_colbert.json'); g = cb['groups_per_s']
     rows.append(f"| ColBERT training ({cb['model']}, {cb['steps']} steps of {cb['batch_size']} groups 1+{cb['k']}, passages {cb['passage_len']} tokens, "
                 f"{cb['loss']}, {cb['precision']}): kdnb / PyLate's trainer{' (' + cb['note'].split(':')[0] + ')' if cb.get('note') else ''} | "
