@@ -354,6 +354,8 @@ KEYS = {
                       description='TREC DL 2022 BM25 top-100 pool; for training (transfer set)'),
     'dl19-bm25': dict(system='BM25', year='dl19', k=100, qrels=('dl', 'dl19'), min_grade=2, role='test',
                       description='TREC DL 2019 BM25 top-100 pool; for evaluation only'),
+    'scifact-test-bm25': dict(collection='scifact', split='test', k=100, qrels=('beir', 'scifact', 'test'), min_grade=1, role='test',
+                              description='SciFact test queries x BM25 top-100 over the SciFact corpus; for evaluation only (re-rankers)'),
 }
 
 def key_pool(name:str # A key of `KEYS`

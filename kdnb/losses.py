@@ -99,6 +99,7 @@ def inbatch_infonce(scores:Tensor, # Query × passage scores, (B, N): every quer
     if _shape(targets) != (B,): raise InputError(f"inbatch_infonce: targets have shape {_shape(targets)}, expected ({B},)")
     if ((targets < 0) | (targets >= N)).any(): raise InputError(f"inbatch_infonce: targets must lie in 0..{N-1}")
     return F.cross_entropy(S / temperature, targets)
+inbatch_infonce.inbatch = True   # the training loop hands it the in-batch matrix, not the groups
 
 # %% ../nbs/08_losses.ipynb #67472d19
 def own_group(S:Tensor # In-batch scores, (B, B(1+k)), positives first: passage j of query b in column j*B + b

@@ -15,11 +15,11 @@ from .answer_key import KEYS, key_pool, key_qrels, load_key, key_dir, build_name
 # %% auto #0
 __all__ = ['EVAL_SETS', 'ZOO_STUDENT', 'SEARCH', 'POSITIVES', 'TEACHER', 'GUARD', 'PER_QUERY', 'PROTOCOL', 'named_key',
            'training_sets', 'mix_weights', 'eval_sets', 'eval_queries', 'eval_qrels', 'check_disjoint',
-           'shared_with_tests', 'dev_split', 'student_kind', 'student_class', 'make_student', 'student_index',
-           'student_rerank', 'DevSet', 'dev_sets', 'DevEval', 'training_groups', 'eval_matrix', 'interpolate',
-           'parse_alphas', 'guard_sets', 'choose_alpha', 'interpolation_table', 'DistillConfig', 'check_student',
-           'dev_curve', 'prepare', 'distill', 'write_results', 'plot_gains', 'write_report', 'distill_seeds',
-           'gain_table', 'gain_markdown', 'trial_settings', 'trials_table']
+           'shared_with_tests', 'dev_split', 'student_kind', 'student_class', 'make_student', 'can_index',
+           'student_index', 'student_rerank', 'DevSet', 'dev_sets', 'DevEval', 'training_groups', 'eval_matrix',
+           'interpolate', 'parse_alphas', 'guard_sets', 'choose_alpha', 'interpolation_table', 'DistillConfig',
+           'check_student', 'dev_curve', 'prepare', 'distill', 'write_results', 'plot_gains', 'write_report',
+           'distill_seeds', 'gain_table', 'gain_markdown', 'trial_settings', 'trials_table']
 
 # %% ../nbs/12_pipeline.ipynb #3eeeb8d3
 def named_key(name:str # A key of `KEYS`
@@ -55,6 +55,7 @@ def mix_weights(sets:list[str], # From `training_sets`
 # %% ../nbs/12_pipeline.ipynb #a655c3b2
 EVAL_SETS = {
     'scifact-full': dict(collection='scifact', split='test', measures='beir', description='SciFact test, full retrieval over its corpus'),
+    'scifact-rerank': dict(key='scifact-test-bm25', collection='scifact', measures='beir', description='SciFact test, re-ranking the BM25 top-100'),
     'dl19-rerank': dict(key='dl19-bm25', collection='dl19', measures='trec-dl', description='TREC DL 2019, re-ranking the BM25 top-100'),
     'dl19-full': dict(collection='dl19', split='test', qrels_key='dl19-bm25', measures='trec-dl', description='TREC DL 2019, full retrieval over its mini corpus'),
     'cranfield-full': dict(collection='cranfield', split='test', measures='beir', description='Cranfield, full retrieval (zero-shot)'),
@@ -122,9 +123,10 @@ def dev_split(name:str, # A key of `KEYS` with judgments
     return sorted(sorted(judged, key=lambda q: stable_hash(f"dev/{name}/{q}"))[:n])
 
 # %% ../nbs/12_pipeline.ipynb #a6a3f490
-ZOO_STUDENT = {'splade': 'splade', 'colbert-backbone': 'colbert'}   # zoo kind -> the student it makes (others: a bi-encoder)
+ZOO_STUDENT = {'splade': 'splade', 'colbert-backbone': 'colbert', 'cross-encoder': 'cross-encoder'}   # zoo kind -> the student it makes (others: a bi-encoder)
 SEARCH = {'splade': ('kdnb.splade', 'SparseIndex', 'rerank_sparse'),     # student kind -> (module, exact index, re-ranker)
-          'colbert': ('kdnb.colbert', 'TokenIndex', 'rerank_colbert')}   # the bi-encoder's are the retrieval chapter's (FAISS)
+          'colbert': ('kdnb.colbert', 'TokenIndex', 'rerank_colbert'),   # the bi-encoder's are the retrieval chapter's (FAISS)
+          'cross-encoder': ('kdnb.cross_encoder', None, 'rerank_cross')}   # no index: a cross-encoder only re-ranks
 
 def student_kind(model:str # Zoo name, folder or hub id
                 ) -> str:
@@ -141,24 +143,33 @@ def student_kind(model:str # Zoo name, folder or hub id
 def student_class(kind:str # A student kind
                  ):
     "The class of a student kind (importing the chapters that define them)."
-    import kdnb.splade, kdnb.colbert   # register 'splade' and 'colbert'
+    import kdnb.splade, kdnb.colbert, kdnb.cross_encoder   # register 'splade', 'colbert' and 'cross-encoder'
     from kdnb.students import STUDENTS
     if kind not in STUDENTS: raise InputError(f"unknown student kind {kind!r}; known kinds: {', '.join(sorted(STUDENTS))}")
     return STUDENTS[kind]
 
 def make_student(model:str, # Zoo name, folder or hub id
+                 kind:str|None=None, # The student kind to make (e.g. 'cross-encoder' on a bi-encoder's backbone); None: the model's own
                  **settings # Settings (scale, max lengths, precision...): those the student's class takes are passed, None ones dropped
                 ):
-    "A student of the right class for `model`."
+    "A student of the right class for `model` (or of `kind`)."
     import inspect
-    cls = student_class(student_kind(model)); ok = inspect.signature(cls.__init__).parameters
+    cls = student_class(kind or student_kind(model)); ok = inspect.signature(cls.__init__).parameters
     return cls(model, **{k: v for k, v in settings.items() if k in ok and v is not None})
+
+def can_index(student # A kdnb student, or its class
+             ) -> bool:
+    "Whether the student can index a collection for full retrieval (a cross-encoder cannot: it only re-ranks)."
+    k = student.kind
+    return k not in SEARCH or SEARCH[k][1] is not None
 
 def student_index(student, # A kdnb student
                   collection, # A loaded `Collection`
                   cache:bool=False, # Cache a dense index on disk (for unchanged models)
                   progress:bool=False):
     "The exact index of `collection` that fits the student; every kind answers `.search(queries, k, encoder=student)`."
+    if not can_index(student): raise InputError(f"a {student.kind} student only re-ranks candidates: it cannot search the collection {collection.name!r}; "
+                                                "evaluate it on a re-ranking set (such as scifact-rerank or dl19-rerank)")
     if student.kind in SEARCH:
         mod, ix, _ = SEARCH[student.kind]
         return getattr(importlib.import_module(mod), ix).build(student, collection.corpus, progress=progress)
@@ -179,13 +190,13 @@ def student_rerank(student, # A kdnb student
 # %% ../nbs/12_pipeline.ipynb #8d695346
 @dataclass
 class DevSet:
-    "Held-out judged queries of a training key, evaluated by full retrieval (a collection) or by re-ranking (a pool)."
+    "Held-out judged queries of a training key, evaluated by full retrieval (a collection) or by re-ranking (its pool)."
     name:str; queries:dict; qrels:dict; collection:object=None; pool:object=None
     def __repr__(self): return f"DevSet({self.name!r}: {len(self.queries)} queries, {'full retrieval' if self.collection is not None else 're-ranking'})"
     def evaluate(self, student, measure:str='nDCG@10') -> pd.Series:
-        "The student's `measure` on each query of this dev set."
+        "The student's `measure` on each query of this dev set: full retrieval where there is a collection and the student can index it, else re-ranking."
         from kdnb.evaluation import per_query
-        if self.collection is not None: run = student_index(student, self.collection).search(self.queries, k=100, encoder=student, progress=False)
+        if self.collection is not None and can_index(student): run = student_index(student, self.collection).search(self.queries, k=100, encoder=student, progress=False)
         else: run = student_rerank(student, self.pool)
         return per_query(run, self.qrels, [measure])[measure]
 
@@ -200,7 +211,7 @@ def dev_sets(names:str|Sequence[str], # Comma-separated training keys to carve d
         if 'collection' in spec:
             from kdnb.data import load_beir
             c = load_beir(spec['collection'], spec['split'], check=False)
-            out.append(DevSet(n, {q: c.queries[q] for q in qids}, {q: qrels[q] for q in qids}, collection=c))
+            out.append(DevSet(n, {q: c.queries[q] for q in qids}, {q: qrels[q] for q in qids}, collection=c, pool=key_pool(n).subset(qids)))
         else:
             p = key_pool(n).subset(qids)
             out.append(DevSet(n, p.queries, {q: qrels[q] for q in qids}, pool=p))
@@ -370,6 +381,7 @@ def interpolation_table(before, # The student before training
 class DistillConfig:
     "Every setting of a distillation run; the defaults are the ones chosen on dev (see the pipeline chapter)."
     student:str='paraphrase-MiniLM-L3-v2' # Zoo name, folder or hub id of the student before distillation
+    kind:str='' # Student kind: '' the model's own (`student_kind`), or another, such as 'cross-encoder' on a bi-encoder's backbone
     train:str='scifact-train-bm25' # Training sets: comma-separated keys of `KEYS` with role 'train'
     weights:str='' # Mixing weights, one per training set (comma-separated); '': each set as it comes
     positives:str='qrels' # 'qrels' (judged positives where the key has judgments, else the teacher's top) or 'teacher' (no human labels)
@@ -428,7 +440,11 @@ def prepare(cfg:DistillConfig # The run's settings
     from kdnb.losses import get_loss
     sets = training_sets(cfg.train); mix_weights(sets, cfg.weights or None); tests = eval_sets(cfg.eval_sets)
     from kdnb.training import check_serves
-    check_student(cfg.student); check_serves(student_class(student_kind(cfg.student)), get_loss(cfg.loss, **_kwargs(cfg.loss_kwargs)))
+    check_student(cfg.student); cls = student_class(cfg.kind or student_kind(cfg.student))
+    check_serves(cls, get_loss(cfg.loss, **_kwargs(cfg.loss_kwargs)))
+    full = [s for s in tests if 'key' not in EVAL_SETS[s]]
+    if full and not can_index(cls): raise InputError(f"a {cls.kind} student only re-ranks; the full-retrieval sets {', '.join(full)} need an index: "
+                                                     f"choose re-ranking sets ({', '.join(s for s in EVAL_SETS if 'key' in EVAL_SETS[s])})")
     if cfg.positives not in POSITIVES: raise InputError(f"positives must be one of {POSITIVES}, got {cfg.positives!r}")
     devs = dev_sets(cfg.dev, cfg.dev_fraction, cfg.dev_min); guards = guard_sets(cfg.guard, sets); parse_alphas(cfg.alphas)
     held = {f"dev set {d.name}": d.queries for d in devs + guards}
@@ -449,7 +465,8 @@ def _done(d:Path, cfg:DistillConfig,
     if not f.is_file(): return False
     if students and not all((d/s/STUDENT_JSON).is_file() for s in need): return False
     if not students and cfg.eval_sets and not (d/PER_QUERY).is_file(): return False
-    i = json.loads(f.read_text()); return i['config'] == asdict(cfg) and 'timings' in i
+    i = json.loads(f.read_text())   # a setting added since the run was made counts as its default, which reproduces the run
+    return {**asdict(DistillConfig()), **i['config']} == asdict(cfg) and 'timings' in i
 
 
 # %% ../nbs/12_pipeline.ipynb #0e72f330
@@ -470,7 +487,7 @@ def distill(out_dir:str|Path, # Run folder, relative to the project root; rerunn
     dev_q = {d.name: sorted(d.queries) for d in p['devs']}
     data, ginfo = training_groups(p['sets'], cfg.weights or None, {q for qs in dev_q.values() for q in qs}, cfg.positives,
                                   cfg.sampler, cfg.k, cfg.rounds, cfg.seed)
-    st = make_student(cfg.student, scale=cfg.scale, query_max_len=cfg.query_max_len, passage_max_len=cfg.passage_max_len, precision=cfg.precision,
+    st = make_student(cfg.student, cfg.kind or None, scale=cfg.scale, query_max_len=cfg.query_max_len, passage_max_len=cfg.passage_max_len, precision=cfg.precision,
                       truncate_queries=True)
     tc = TrainConfig(loss=cfg.loss, loss_kwargs=_kwargs(cfg.loss_kwargs), lr=cfg.lr, batch_size=cfg.batch_size, epochs=cfg.epochs,
                      max_steps=cfg.max_steps or None, dropout=cfg.dropout, eval_every=cfg.eval_every or None, precision=cfg.precision, seed=cfg.seed,
@@ -487,7 +504,7 @@ def distill(out_dir:str|Path, # Run folder, relative to the project root; rerunn
     info = dict(config=asdict(cfg), groups=len(data), training_sets=ginfo, dev_queries=dev_q, train=summary,
                 best_step=best['step'], dev_best=best['eval'], dev_before=curve.iloc[0].to_dict() if len(curve) else None,
                 dev_last=curve.iloc[-1].to_dict() if len(curve) else None)
-    before = make_student(cfg.student, query_max_len=cfg.query_max_len, passage_max_len=cfg.passage_max_len, precision=cfg.precision,
+    before = make_student(cfg.student, cfg.kind or None, query_max_len=cfg.query_max_len, passage_max_len=cfg.passage_max_len, precision=cfg.precision,
                       truncate_queries=True)
     trained = after = load_student(out/'student-best', precision=cfg.precision)
     systems = {'student before': before, 'student after': trained}

@@ -144,6 +144,7 @@ def test_margin_mse_inbatch():
     torch.testing.assert_close(own_group(S), own)
     torch.testing.assert_close(margin_mse_inbatch(S, t, weight=0.3), margin_mse(own, t) + 0.3 * inbatch_infonce(S))
     assert get_loss('margin_mse_inbatch').inbatch and get_loss('margin_mse_inbatch').needs_teacher
+    assert get_loss('inbatch_infonce').inbatch and not get_loss('inbatch_infonce').needs_teacher   # no teacher: its targets are the positives' columns
     x = S.clone().requires_grad_()
     assert gradcheck(lambda y: get_loss('margin_mse_inbatch')(y, t), (x,))
     with pytest.raises(InputError, match=r'not B\(1\+k\) for B = 3'): own_group(S[:, :11])
