@@ -15,3 +15,22 @@ def test_teacher_rerank_smoke(tmp_path, data_root):
     info = json.loads((out/'run_info.json').read_text())
     assert info['pairs'] == 300 and info['parameters']['max_length'] == 256
     for f in ('results.md', 'results.csv', 'per_query_ndcg10.png', 'ndcg10_ci.png'): assert (out/f).stat().st_size > 0
+
+def test_objectives_smoke(tmp_path, data_root):
+    "The objectives runner on a tiny grid: two objectives, one seed, two steps; a second run resumes and trains nothing."
+    out = tmp_path/'obj'
+    params = dict(out_dir=str(out), students='paraphrase-MiniLM-L3-v2', losses='bce,margin_mse', seeds='42', transfers='dl', k=2, max_steps=2,
+                  batch_size=4, query_max_len=16, passage_max_len=48, eval_sets='dl19-rerank')
+    pm.execute_notebook(str(project_root()/'nbs/experiments/objectives.ipynb'), str(tmp_path/'run.ipynb'), parameters=params,
+                        progress_bar=False, kernel_name='python3')
+    import pandas as pd
+    tb = pd.read_csv(out/'dl'/'table.csv')
+    assert set(tb.loss) == {'bce', 'margin_mse'} and (tb.seeds == 1).all() and tb['mean'].between(0, 1).all()
+    ts = pd.read_csv(out/'dl'/'tests.csv')
+    assert list(ts.a) == ['student=paraphrase-MiniLM-L3-v2 loss=margin_mse'] and (ts.p_holm >= ts.p).all()
+    assert (out/'dl'/'objectives.png').stat().st_size > 0 and (out/'dl'/'estimate.csv').is_file()
+    runs = sorted(p.parent.parent.name for p in (out/'dl').glob('*/seed42/run_info.json'))
+    assert runs == ['student-paraphrase-MiniLM-L3-v2_loss-bce', 'student-paraphrase-MiniLM-L3-v2_loss-margin-mse']
+    pm.execute_notebook(str(project_root()/'nbs/experiments/objectives.ipynb'), str(tmp_path/'again.ipynb'), parameters=params,
+                        progress_bar=False, kernel_name='python3')
+    assert '0 to run' in (tmp_path/'again.ipynb').read_text()
