@@ -1,0 +1,81 @@
+"""Cross-encoder student benchmark: training speed against sentence-transformers' CrossEncoderTrainer, and re-ranking speed against the teacher.
+
+Training: the same groups (kdnb.pipeline.training_groups, dev queries held out, 1 positive + k negatives), the same start
+(a zoo encoder with a new one-logit head, saved by kdnb and loaded by both), the same loss (MarginMSE on the teacher's
+scores: kdnb's 'margin_mse', sentence-transformers' `MarginMSELoss`), batch size, learning rate, warm-up, clipping,
+steps, and precision (bf16 autocast where the CPU has native bf16). sentence-transformers cuts the joined pair to one
+window (query + passage, 32 + 256 + 3 tokens); kdnb cuts the query to 32 and the passage to 256. Prints groups per
+second and the ratio.
+
+Re-ranking: pairs per second of the students and of the teacher on the same DL19 pairs, in fp32 and bf16.
+Writes outputs/bench/cross_encoder.json.
+
+usage: KDNB_DATA=../shared/data python tests/bench/bench_cross_encoder.py [--steps 6] [--batch-size 16] [--k 7]
+"""
+import argparse, json, os, sys, tempfile, time
+from pathlib import Path
+import torch
+from kdnb.core import project_path, seed_everything, cpu_bf16_native
+from kdnb.cross_encoder import CrossEncoderStudent
+from kdnb.teacher import CrossEncoder
+from kdnb.training import TrainConfig, train
+sys.path.insert(0, str(Path(__file__).parent)); from common import bench_groups
+
+ap = argparse.ArgumentParser()
+ap.add_argument('--student', default='paraphrase-MiniLM-L3-v2'); ap.add_argument('--steps', type=int, default=6)
+ap.add_argument('--batch-size', type=int, default=16); ap.add_argument('--k', type=int, default=7); ap.add_argument('--lr', type=float, default=1e-5)
+ap.add_argument('--train', default='scifact-train-bm25'); ap.add_argument('--precision', default='bf16' if cpu_bf16_native() else 'fp32')
+ap.add_argument('--rerank-queries', type=int, default=10, help='DL19 queries (x 100 candidates) scored in the re-ranking part; 0: skip it')
+ap.add_argument('--out', default='outputs/bench'); ap.add_argument('--note', default='', help='conditions of the run worth recording')
+a = ap.parse_args()
+data = bench_groups(a.train, a.k, a.steps, a.batch_size); n = len(data)
+print(f"{n} groups of 1+{a.k}; {a.steps} steps of {a.batch_size}; {a.student}; {a.precision}; torch {torch.get_num_threads()} threads", flush=True)
+
+def kdnb_run(init, out):
+    seed_everything(0)
+    st = CrossEncoderStudent.load(init, device='cpu', precision=a.precision)
+    cfg = TrainConfig(loss='margin_mse', lr=a.lr, batch_size=a.batch_size, max_steps=a.steps, warmup_ratio=0.1, seed=0, save_every=10**9,
+                      log_every=10**9, max_grad_norm=1.0, weight_decay=0.01, dropout=0.0, precision=a.precision)
+    t = time.perf_counter(); train(st, data, out, cfg, resume=False, progress=False); return time.perf_counter() - t
+
+def st_run(init, out):
+    from datasets import Dataset
+    from sentence_transformers.cross_encoder import CrossEncoder as STCrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
+    from sentence_transformers.cross_encoder.losses import MarginMSELoss
+    seed_everything(0)
+    model = STCrossEncoder(str(init), device='cpu')
+    for m in model.modules():   # the same dropout as kdnb's run (0: the pipeline's default on a CPU)
+        if isinstance(m, torch.nn.Dropout): m.p = 0.0
+    cols = {'query': data.queries, **{f"passage{j}": [g[j] for g in data.passages] for j in range(a.k + 1)},
+            'label': [[float(x) for x in s] for s in data.scores]}
+    args = CrossEncoderTrainingArguments(output_dir=str(out), per_device_train_batch_size=a.batch_size, learning_rate=a.lr, warmup_ratio=0.1,
+                                         max_grad_norm=1.0, weight_decay=0.01, max_steps=a.steps, bf16=a.precision == 'bf16', use_cpu=True,
+                                         report_to='none', save_strategy='no', logging_steps=10**9, seed=0, dataloader_drop_last=False)
+    tr = CrossEncoderTrainer(model=model, args=args, train_dataset=Dataset.from_dict(cols), loss=MarginMSELoss(model))
+    t = time.perf_counter(); tr.train(); return time.perf_counter() - t
+
+import sentence_transformers
+res = dict(device=f"cpu, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)", cpu_bf16_native=cpu_bf16_native(),
+           student=f"{a.student} + new one-logit head", train=a.train, steps=a.steps, batch_size=a.batch_size, k=a.k, lr=a.lr,
+           precision=a.precision, loss='MarginMSE', sentence_transformers=sentence_transformers.__version__, note=a.note, groups_per_s={})
+with tempfile.TemporaryDirectory() as d:
+    d = Path(d); init = CrossEncoderStudent(a.student, device='cpu', seed=0).save(d/'init')
+    s = st_run(init, d/'st'); res['groups_per_s']['sentence-transformers'] = round(n / s, 3)
+    print(f"sentence-transformers CrossEncoderTrainer: {n/s:.3f} groups/s ({s:.0f} s)", flush=True)
+    s = kdnb_run(init, d/'kd'); res['groups_per_s']['kdnb'] = round(n / s, 3); print(f"kdnb: {n/s:.3f} groups/s ({s:.0f} s)", flush=True)
+res['kdnb_over_sentence_transformers'] = round(res['groups_per_s']['kdnb'] / res['groups_per_s']['sentence-transformers'], 3)
+
+if a.rerank_queries:
+    from kdnb.data import load_pool
+    pool = load_pool('BM25', 'dl19', k=100); pool = pool.subset(sorted(pool.queries)[:a.rerank_queries]); pairs = pool.pairs()
+    qs, ps = [pool.queries[q] for q, _ in pairs], [pool.passages[x] for _, x in pairs]
+    res['rerank'] = dict(pairs=len(pairs), pairs_per_s={})
+    for prec in dict.fromkeys(['fp32', a.precision]):
+        for name, model in [('teacher ms-marco-MiniLM-L-12-v2', lambda: CrossEncoder('ms-marco-MiniLM-L-12-v2', device='cpu', precision=prec)),
+                            ('student paraphrase-MiniLM-L3-v2', lambda: CrossEncoderStudent('paraphrase-MiniLM-L3-v2', device='cpu', precision=prec)),
+                            ('student all-MiniLM-L6-v2', lambda: CrossEncoderStudent('all-MiniLM-L6-v2', device='cpu', precision=prec))]:
+            m = model(); m.predict(qs[:64], ps[:64], progress=False)   # warm-up
+            t = time.perf_counter(); m.predict(qs, ps, progress=False); r = len(pairs) / (time.perf_counter() - t)
+            res['rerank']['pairs_per_s'][f"{name} {prec}"] = round(r, 1); print(f"{name} {prec}: {r:.1f} pairs/s", flush=True)
+out = project_path(a.out); out.mkdir(parents=True, exist_ok=True)
+(out/'cross_encoder.json').write_text(json.dumps(res, indent=2) + '\n'); print(json.dumps(res))
