@@ -1,29 +1,16 @@
 "Training: exact resume, the distributed (gloo) path, and bad input."
 import json, os, subprocess, sys
 import pytest, torch
-from transformers import BertConfig, BertModel
 from kdnb.core import InputError
-from kdnb.zoo import load_tokenizer
 from kdnb.students import BiEncoder
+from conftest import TOY_ROWS, TOY_TEXTS
 from kdnb.training import GroupData, TrainConfig, train, batch_plan
-
-ROWS = [dict(qid=f"q{i}", query=f"query {i}", docids=[f"p{i}", f"n{i}a", f"n{i}b"], scores=[3.0, 1.0 - i/10, -2.0]) for i in range(12)]
-TEXTS = {d: f"passage {d} " + 'word ' * (int(d[1:].rstrip('ab')) % 5) for r in ROWS for d in r['docids']}
-
-@pytest.fixture(scope='module')
-def tiny(tmp_path_factory):
-    "A 2-layer, 32-d randomly initialised BERT with the MiniLM tokenizer: a test double for the mechanics."
-    p = tmp_path_factory.mktemp('tiny')
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
-    BertModel(cfg, add_pooling_layer=False).save_pretrained(p); load_tokenizer('all-MiniLM-L6-v2').save_pretrained(p)
-    return p
 
 def student(tiny): return BiEncoder(str(tiny), pooling='mean', similarity='dot', device='cpu')
 
 def test_exact_resume(tiny, tmp_path):
     cfg = TrainConfig(lr=1e-3, batch_size=4, grad_accum=2, max_steps=5, save_every=2, log_every=1, epochs=1)
-    data = GroupData(ROWS, TEXTS)
+    data = GroupData(TOY_ROWS, TOY_TEXTS)
     a = student(tiny); train(a, data, tmp_path/'a', cfg, progress=False)
     b = student(tiny); r = train(b, data, tmp_path/'b', cfg, stop_after=3, progress=False)
     assert r['stopped'] and r['step'] == 3
@@ -50,22 +37,22 @@ def test_distributed_gloo(tiny, tmp_path):
     assert max((wd[k] - ws[k]).abs().max().item() for k in wd) < 1e-5
 
 def test_bad_input(tiny, tmp_path, monkeypatch):
-    with pytest.raises(InputError, match='training set is empty'): GroupData([], TEXTS)
+    with pytest.raises(InputError, match='training set is empty'): GroupData([], TOY_TEXTS)
     with pytest.raises(InputError, match=r"group 1: 2 passages, but group 0 has 3"):
-        GroupData([ROWS[0], dict(ROWS[1], docids=['p1', 'n1a'], scores=[1., 0.])], TEXTS)
-    with pytest.raises(InputError, match="group 0: 3 passages but 2 teacher scores"): GroupData([dict(ROWS[0], scores=[1., 0.])], TEXTS)
-    with pytest.raises(InputError, match="unknown passage id"): GroupData([dict(ROWS[0], docids=['p0', 'zz', 'n0b'])], TEXTS)
-    with pytest.raises(InputError, match="carry no passage texts"): GroupData(ROWS)
+        GroupData([TOY_ROWS[0], dict(TOY_ROWS[1], docids=['p1', 'n1a'], scores=[1., 0.])], TOY_TEXTS)
+    with pytest.raises(InputError, match="group 0: 3 passages but 2 teacher scores"): GroupData([dict(TOY_ROWS[0], scores=[1., 0.])], TOY_TEXTS)
+    with pytest.raises(InputError, match="unknown passage id"): GroupData([dict(TOY_ROWS[0], docids=['p0', 'zz', 'n0b'])], TOY_TEXTS)
+    with pytest.raises(InputError, match="carry no passage texts"): GroupData(TOY_ROWS)
     monkeypatch.setenv('HF_HUB_OFFLINE', '1')
     with pytest.raises(InputError, match='no-such-model'): BiEncoder('no-such-model', device='cpu')
     with pytest.raises(InputError, match='used other settings'):
-        data = GroupData(ROWS, TEXTS)
+        data = GroupData(TOY_ROWS, TOY_TEXTS)
         train(student(tiny), data, tmp_path/'x', TrainConfig(lr=1e-3, batch_size=4, max_steps=2, save_every=1), progress=False)
         train(student(tiny), data, tmp_path/'x', TrainConfig(lr=5e-4, batch_size=4, max_steps=2, save_every=1), progress=False)
 
 def test_best_checkpoint_can_be_the_untrained_student(tiny, tmp_path):
     "The dev evaluation runs before the first step too; when training only lowers the metric, `best` is the student as it was."
-    data = GroupData(ROWS, TEXTS)
+    data = GroupData(TOY_ROWS, TOY_TEXTS)
     def margin(st):
         s = st.score_groups(data.queries, data.passages)
         return (s[:, :1] - s[:, 1:]).mean().item()
