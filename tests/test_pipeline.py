@@ -68,3 +68,14 @@ def test_splade_distill_smoke(tmp_path, data_root):
 def test_loss_the_student_cannot_serve(tmp_path, data_root):
     with pytest.raises(InputError) as e: distill(tmp_path/'run', **{**TINY, 'loss': 'splade'})
     assert "needs q_reps, d_reps, which a bi-encoder student" in str(e.value) and not (tmp_path/'run').exists()
+
+@pytest.mark.parametrize('nb', ['distill.ipynb', 'distill_seeds.ipynb'])
+def test_experiment_parameters_cover_every_setting(nb):
+    "The experiments that pass every `DistillConfig` field from their parameters cell name each one (a field missing there is a KeyError at run time)."
+    import re
+    from dataclasses import fields
+    from kdnb.pipeline import DistillConfig
+    cells = json.loads((project_root()/'nbs'/'experiments'/nb).read_text())['cells']
+    src = ''.join(next(c for c in cells if 'parameters' in c['metadata'].get('tags', []))['source'])
+    named = set(re.findall(r'^(\w+)\s*=', src, flags=re.M))
+    assert {f.name for f in fields(DistillConfig)} <= named, sorted({f.name for f in fields(DistillConfig)} - named)
