@@ -83,6 +83,13 @@ def summary_table():
     rows.append(f"| ColBERT training ({cb['model']}, {cb['steps']} steps of {cb['batch_size']} groups 1+{cb['k']}, passages {cb['passage_len']} tokens, "
                 f"{cb['loss']}, {cb['precision']}): kdnb / PyLate's trainer{' (' + cb['note'].split(':')[0] + ')' if cb.get('note') else ''} | "
                 f"{g['kdnb']} / {g['PyLate']} groups/s = {cb['kdnb_over_pylate']:.2f}× | `outputs/bench/train_colbert.json` |")
+    ce = _load('outputs/bench/cross_encoder.json'); g = ce['groups_per_s']; r = ce['rerank']['pairs_per_s']
+    rows.append(f"| cross-encoder student training ({ce['student']}, {ce['steps']} steps of {ce['batch_size']} groups 1+{ce['k']}, {ce['loss']}, "
+                f"{ce['precision']}): kdnb / sentence-transformers' CrossEncoderTrainer ({ce['note']}) | {g['kdnb']} / {g['sentence-transformers']} "
+                f"groups/s = {ce['kdnb_over_sentence_transformers']:.2f}× | `outputs/bench/cross_encoder.json` |")
+    rows.append(f"| re-ranking pairs/s, {ce['rerank']['pairs']} DL19 pairs, fp32; bf16: teacher (L12), L3 student, L6 student | "
+                + '; '.join(' / '.join(str(r[f"{n} {p}"]) for n in ('teacher ms-marco-MiniLM-L-12-v2', 'student paraphrase-MiniLM-L3-v2', 'student all-MiniLM-L6-v2'))
+                            for p in ('fp32', 'bf16')) + " | `outputs/bench/cross_encoder.json` |")
     m, info = _load('outputs/main/metrics.json'), _load('outputs/main/run_info.json'); c = info['config']
     rows.append(f"| the main job ({c['student']}, seed {c['seed']}, trained on {c['train']}): SciFact test; DL19 re-rank nDCG@10 | "
                 f"{m['scifact-full']['student before']['nDCG@10']:.4f} → {m['scifact-full']['student after']['nDCG@10']:.4f}; "
