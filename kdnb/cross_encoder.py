@@ -86,13 +86,17 @@ def tokenize_pairs(self:CrossEncoderStudent, queries:Sequence[str], passages:Seq
     return _pad(enc, range(len(enc['input_ids'])), self.tokenizer.pad_token_id or 0)
 
 # %% ../nbs/15_cross_encoder.ipynb #cfd0d3a0
+CrossEncoderStudent.train_tokens = 16384   # padded tokens per sub-batch of a training batch
+
 @patch
 def collate(self:CrossEncoderStudent, queries:Sequence[str], # B query texts
             groups:Sequence[Sequence[str]] # B groups of 1+k passages, positive first
            ) -> dict:
-    "A training batch: the B(1+k) tokenized pairs, group by group, and the group size."
+    "A training batch: the B(1+k) pairs in length-sorted sub-batches of at most `train_tokens` padded tokens, the order that undoes the sort, the group size."
     flat, n = flatten_groups(queries, groups)
-    return dict(x=self.tokenize_pairs([q for q in queries for _ in range(n)], flat), n=n)
+    enc = self.encode_pairs([q for q in queries for _ in range(n)], flat)
+    parts, pad = token_budget_batches([len(x) for x in enc['input_ids']], self.train_tokens), self.tokenizer.pad_token_id or 0
+    return dict(x=[_pad(enc, b, pad) for b in parts], order=torch.from_numpy(np.argsort(np.concatenate(parts))), n=n)
 
 @patch
 def forward(self:CrossEncoderStudent, batch:dict, # From `collate`
@@ -100,8 +104,8 @@ def forward(self:CrossEncoderStudent, batch:dict, # From `collate`
            ) -> dict[str, Tensor]:
     "The (B, 1+k) logits of each query with its group."
     if inbatch: raise self._cannot('score in-batch negatives')
-    x = {k: v.to(self.device) for k, v in batch['x'].items()}
-    return {'scores': self.encoder(**x).logits[:, 0].view(-1, batch['n'])}
+    s = torch.cat([self.encoder(**{k: v.to(self.device) for k, v in x.items()}).logits[:, 0] for x in batch['x']])
+    return {'scores': s[batch['order'].to(self.device)].view(-1, batch['n'])}
 
 @patch
 def score(self:CrossEncoderStudent, queries:Sequence[str], passages:Sequence[str]) -> Tensor:

@@ -16,10 +16,10 @@ from .answer_key import KEYS, key_pool, key_qrels, load_key, key_dir, build_name
 __all__ = ['EVAL_SETS', 'ZOO_STUDENT', 'SEARCH', 'POSITIVES', 'TEACHER', 'GUARD', 'PER_QUERY', 'PROTOCOL', 'named_key',
            'training_sets', 'mix_weights', 'eval_sets', 'eval_queries', 'eval_qrels', 'check_disjoint',
            'shared_with_tests', 'dev_split', 'student_kind', 'student_class', 'make_student', 'can_index',
-           'student_index', 'student_rerank', 'DevSet', 'dev_sets', 'DevEval', 'training_groups', 'eval_matrix',
-           'interpolate', 'parse_alphas', 'guard_sets', 'choose_alpha', 'interpolation_table', 'DistillConfig',
-           'check_student', 'dev_curve', 'prepare', 'distill', 'write_results', 'plot_gains', 'write_report',
-           'distill_seeds', 'gain_table', 'gain_markdown', 'trial_settings', 'trials_table']
+           'student_index', 'student_rerank', 'DevSet', 'dev_sets', 'DevEval', 'training_groups', 'cached_rerank',
+           'eval_matrix', 'interpolate', 'parse_alphas', 'guard_sets', 'choose_alpha', 'interpolation_table',
+           'DistillConfig', 'check_student', 'dev_curve', 'prepare', 'distill', 'write_results', 'plot_gains',
+           'write_report', 'distill_seeds', 'gain_table', 'gain_markdown', 'trial_settings', 'trials_table']
 
 # %% ../nbs/12_pipeline.ipynb #3eeeb8d3
 def named_key(name:str # A key of `KEYS`
@@ -273,9 +273,21 @@ def training_groups(train:str|Sequence[str], # Training set names (keys)
 # %% ../nbs/12_pipeline.ipynb #667d7c57
 TEACHER = 'teacher (MiniLM-L12 CE)'
 
+def cached_rerank(student, # A kdnb student whose weights do not change (the student before training)
+                  key:str, # The name in `KEYS` of the pool's answer key
+                  pool # That key's pool (`key_pool(key)`)
+                 ):
+    "The student's run over a key's pool, read from the cache when this student (name, settings, weights, precision) made it before."
+    from kdnb.core import cache_dir
+    from kdnb.data import read_trec_run, write_trec_run
+    from kdnb.retrieval import encoder_key, _slug
+    f = cache_dir()/'runs'/_slug(key)/f"{_slug(encoder_key(student))}-{pool.n_pairs}.trec"
+    if f.is_file(): return read_trec_run(f)
+    run = student_rerank(student, pool); write_trec_run(run, f); return run
+
 def eval_matrix(students:dict, # System name -> student (e.g. {'student before': ..., 'student after': ...})
                 sets:str|Sequence[str], # Names in `EVAL_SETS`
-                cached:Sequence[str]=('student before',), # Systems whose corpus indexes are cached on disk (unchanged models)
+                cached:Sequence[str]=('student before',), # Systems whose corpus indexes and re-ranking runs are cached on disk (unchanged models)
                 progress:bool=True # Show a progress bar over sets
                ) -> dict[str, dict]:
     "Runs of BM25, the teacher (where its key scores the pool) and each student on each evaluation set."
@@ -290,7 +302,8 @@ def eval_matrix(students:dict, # System name -> student (e.g. {'student before':
             pool = key_pool(e['key']); rs['BM25'] = pool.run
             tk = named_key(e['key'])
             if tk.complete: rs[TEACHER] = tk.run()
-            for n, st in students.items(): rs[n] = student_rerank(st, pool, idx.get((n, e.get('collection'))))
+            for n, st in students.items():
+                rs[n] = (cached_rerank(st, e['key'], pool) if n in cached else student_rerank(st, pool, idx.get((n, e.get('collection')))))
         else:
             c = load_beir(e['collection'], e['split'], check=False)
             rs['BM25'] = bm25_pool(c, k=100, show_progress=False).run

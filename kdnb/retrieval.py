@@ -16,7 +16,7 @@ from .data import Corpus, Collection, Pool, Run, load_beir, collection_path
 
 # %% auto #0
 __all__ = ['KINDS', 'METRICS', 'META', 'ivf_nlist', 'index_settings', 'DenseIndex', 'encode_texts', 'dense_cache_path',
-           'dense_index', 'retrieve', 'pool_candidates', 'rerank_dense', 'rerank_from_index']
+           'encoder_key', 'dense_index', 'retrieve', 'pool_candidates', 'rerank_dense', 'rerank_from_index']
 
 # %% ../nbs/11_retrieval.ipynb #af94af55
 KINDS = ('flat', 'hnsw', 'ivf')
@@ -316,6 +316,15 @@ def dense_cache_path(name:str, # The collection name
     h = hashlib.sha1(json.dumps({'key': key, 'kind': kind, 'metric': metric, 'title': title, **params}, sort_keys=True).encode()).hexdigest()[:10]
     return cache_dir()/'dense'/f"{_slug(name)}-{_slug(key)}-{kind}-{h}"
 
+def encoder_key(encoder # A kdnb student, or any encoder with a `name`
+               ) -> str|None:
+    "Names the encoder in a cache: its name, plus a hash of its settings, weights and precision where it has them; None without a name."
+    if not getattr(encoder, 'name', None): return None
+    ident = {m: getattr(encoder, m)() for m in ('settings', 'fingerprint') if callable(getattr(encoder, m, None))}
+    if getattr(encoder, 'dtype', None) is not None: ident['dtype'] = str(encoder.dtype)   # bf16 and fp32 vectors differ
+    if getattr(encoder, 'kind', None): ident['kind'] = encoder.kind   # one backbone, two kinds of student
+    return encoder.name + ('-' + hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:8] if ident else '')
+
 def dense_index(encoder, # An object with `encode_queries`, `encode_passages` and `similarity`
                 collection:Collection|str, # A loaded collection, or a collection name or folder
                 kind:str='flat', # 'flat', 'hnsw' or 'ivf'
@@ -332,11 +341,7 @@ def dense_index(encoder, # An object with `encode_queries`, `encode_passages` an
     metric = _similarity(encoder)
     name, corpus = (collection, Corpus(collection_path(collection)/'corpus.jsonl')) if isinstance(collection, str) \
                    else (collection.name, collection.corpus)
-    if key is None and getattr(encoder, 'name', None):   # the encoder's name, and its settings (max lengths, prefixes...) if it has them
-        key = encoder.name   # kdnb students add their settings (lengths, prefixes...) and a hash of their weights
-        ident = {m: getattr(encoder, m)() for m in ('settings', 'fingerprint') if callable(getattr(encoder, m, None))}
-        if getattr(encoder, 'dtype', None) is not None: ident['dtype'] = str(encoder.dtype)   # bf16 and fp32 vectors differ
-        if ident: key += '-' + hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    if key is None: key = encoder_key(encoder)
     dest = dense_cache_path(name, key, kind, metric, title, **params) if cache and key else None
     fp = file_fingerprint(corpus.path)
     if dest is not None and not rebuild and (dest/META).is_file():

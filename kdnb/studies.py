@@ -17,19 +17,28 @@ from .pipeline import (DistillConfig, EVAL_SETS, PER_QUERY, _done, _kwargs, dist
 
 # %% auto #0
 __all__ = ['grid', 'cell_name', 'run_plan', 'probe', 'estimate_cost', 'run_grid', 'grid_scores', 'grid_table', 'grid_tests',
-           'plot_cells']
+           'grid_dev', 'best_on_dev', 'plot_cells']
 
 # %% ../nbs/16_studies.ipynb #63b1ae29
 def grid(factors:dict[str, Sequence], # Setting -> the values it takes (every combination is a cell)
-         base:dict|None=None # Settings shared by every cell
+         base:dict|None=None, # Settings shared by every cell
+         tied:dict|None=None # Settings that follow a factor's value, {factor: {value: {setting: v}}}, e.g. each loss's dev-chosen lr
         ) -> list[dict]:
     "Every combination of the factors' values over `base`: one dict of `DistillConfig` settings per cell."
-    known = {f.name for f in fields(DistillConfig)}
-    bad = [k for k in list(factors) + list(base or {}) if k not in known]
+    known, tied = {f.name for f in fields(DistillConfig)}, tied or {}
+    bad = [k for k in [*factors, *(base or {}), *(s for t in tied.values() for v in t.values() for s in v)] if k not in known]
     if bad: raise InputError(f"{bad[0]!r} is not a setting of DistillConfig; known: {', '.join(sorted(known))}")
     if 'seed' in factors: raise InputError("seeds are not a factor: give them to `run_grid` as `seeds`")
     if not factors or any(len(v) == 0 for v in factors.values()): raise InputError(f"every factor needs at least one value, got {dict(factors)}")
-    return [{**(base or {}), **dict(zip(factors, vs))} for vs in itertools.product(*factors.values())]
+    for f, t in tied.items():
+        if f not in factors: raise InputError(f"tied settings follow a factor, but {f!r} is not one of {list(factors)}")
+        if miss := [v for v in factors[f] if str(v) not in map(str, t)]: raise InputError(f"no tied settings for {f}={miss[0]!r}")
+        if clash := [s for v in t.values() for s in v if s in factors]: raise InputError(f"{clash[0]!r} is a factor; it cannot also be tied to {f!r}")
+    def cell(vs):
+        c = {**(base or {}), **dict(zip(factors, vs))}
+        for f, t in tied.items(): c.update({str(k): v for k, v in t.items()}[str(c[f])])
+        return c
+    return [cell(vs) for vs in itertools.product(*factors.values())]
 
 def cell_name(cell:dict, # A cell from `grid`
               factors:Sequence[str] # The names of the factors (what tells the cells apart)
@@ -71,8 +80,8 @@ def run_plan(cfg:DistillConfig # One run's settings
     test = 0
     for s in eval_sets(cfg.eval_sets):
         e = EVAL_SETS[s]
-        if 'key' in e: test += key_pool(e['key']).n_pairs * systems
-        else: c = load_beir(e['collection'], e['split'], check=False); test += (len(c.corpus) + len(c.queries)) * systems
+        if 'key' in e: test += key_pool(e['key']).n_pairs * (systems - 1)   # the student before is scored once per study: cached
+        else: c = load_beir(e['collection'], e['split'], check=False); test += (len(c.corpus) + len(c.queries)) * (systems - 1)
     dev = _dev_items(cfg, reranker)
     return dict(groups=groups, steps=steps, dev_evals=evals + alphas, dev_items=dev * (evals + alphas), test_items=test)
 
@@ -127,6 +136,7 @@ def run_grid(out_dir:str|Path, # Folder of the study: one sub-folder per cell, o
              factors:dict[str, Sequence], # Setting -> its values
              base:dict|None=None, # Settings shared by every cell
              seeds:str|Sequence[int]='42,43,44', # Seeds of every cell
+             tied:dict|None=None, # Settings that follow a factor's value (see `grid`)
              keep_students:bool=False, # Keep each run's saved students (else only reports and per-query scores)
              estimate:bool=True, # Probe and print the estimated cost first
              progress:bool=True # Show progress bars
@@ -134,11 +144,12 @@ def run_grid(out_dir:str|Path, # Folder of the study: one sub-folder per cell, o
     "Run every cell of the grid once per seed, skipping finished runs; returns the state of every run."
     seeds = [int(s) for s in (str(seeds).split(',') if isinstance(seeds, (str, int)) else seeds)]
     if not seeds or len(set(seeds)) < len(seeds): raise InputError(f"seeds must be distinct and at least one, got {seeds}")
-    cells, names = grid(factors, base), list(factors)
+    cells, names = grid(factors, base, tied), list(factors)
     for c in cells: prepare(DistillConfig(**c))   # every check before any work
     out = project_path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    (out/'grid.json').write_text(json.dumps(dict(factors={k: list(v) for k, v in factors.items()}, base=base or {}, seeds=seeds), indent=2) + '\n')
-    runs = [(c, s) for c in cells for s in seeds]
+    (out/'grid.json').write_text(json.dumps(dict(factors={k: list(v) for k, v in factors.items()}, base=base or {}, seeds=seeds, tied=tied or {}),
+                                            indent=2) + '\n')
+    runs = [(c, s) for s in seeds for c in cells]   # seed by seed: a study stopped early has every cell at least once
     todo = [(c, s) for c, s in runs if not _done(out/cell_name(c, names)/f"seed{s}", DistillConfig(**{**c, 'seed': s}), students=False)]
     print(f"{len(cells)} cells x {len(seeds)} seeds = {len(runs)} runs; {len(runs) - len(todo)} finished before, {len(todo)} to run")
     if estimate and todo:
@@ -160,7 +171,7 @@ def grid_scores(out_dir:str|Path # A folder written by `run_grid`
     "Per-query nDCG@10 of every finished run: the factors, seed, set, system, qid and nDCG@10."
     out = project_path(out_dir); g = json.loads((out/'grid.json').read_text()); names = list(g['factors'])
     parts = []
-    for c in grid(g['factors'], g['base']):
+    for c in grid(g['factors'], g['base'], g.get('tied')):
         for s in g['seeds']:
             f = out/cell_name(c, names)/f"seed{s}"/PER_QUERY
             if f.is_file(): parts.append(pd.read_csv(f, dtype={'qid': str}).assign(seed=s, **{k: str(c[k]) for k in names}))
@@ -197,6 +208,34 @@ def grid_tests(scores:pd.DataFrame, # From `grid_scores`
     t = pd.DataFrame(rows)
     if len(t): t['p_holm'] = adjust_pvalues(t.p.values, 'holm')
     return t
+
+# %% ../nbs/16_studies.ipynb #ad7d2dad
+def grid_dev(out_dir:str|Path # A folder written by `run_grid`
+            ) -> pd.DataFrame:
+    "The dev result of every finished run at its chosen checkpoint: the factors, seed, dev nDCG@10, the step chosen, and dev before training."
+    from kdnb.pipeline import DevEval
+    out = project_path(out_dir); g = json.loads((out/'grid.json').read_text()); names = list(g['factors']); rows = []
+    for c in grid(g['factors'], g['base'], g.get('tied')):
+        for s in g['seeds']:
+            f = out/cell_name(c, names)/f"seed{s}"/'run_info.json'
+            if not f.is_file(): continue
+            i = json.loads(f.read_text())
+            rows.append({**{k: c[k] for k in names}, 'seed': s, DevEval.metric: i['dev_best'][DevEval.metric], 'best_step': i['best_step'],
+                         'dev before': (i.get('dev_before') or {}).get(DevEval.metric)})
+    if not rows: raise InputError("no finished run yet (no run_info.json)", path=out)
+    return pd.DataFrame(rows)
+
+def best_on_dev(dev:pd.DataFrame, # From `grid_dev`
+                setting:str, # The tuned factor (a column), e.g. 'lr'
+                by:str, # The factor it is chosen for, value by value, e.g. 'loss'
+                metric:str='dev nDCG@10' # The dev column to maximise
+               ) -> dict:
+    "For each value of `by`, the value of `setting` with the best mean dev metric over seeds: `{by: {value: {setting: best}}}`, as `grid`'s `tied`."
+    out = {}
+    for v, d in dev.groupby(by, sort=False):
+        m = d.groupby(setting, sort=False)[metric].mean()
+        out[v] = {setting: m.index[int(np.argmax(m.values))]}
+    return {by: out}
 
 # %% ../nbs/16_studies.ipynb #11239ebe
 def plot_cells(table:pd.DataFrame, # From `grid_table`

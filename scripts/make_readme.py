@@ -85,8 +85,10 @@ def summary_table():
                 f"{g['kdnb']} / {g['PyLate']} groups/s = {cb['kdnb_over_pylate']:.2f}× | `outputs/bench/train_colbert.json` |")
     ce = _load('outputs/bench/cross_encoder.json'); g = ce['groups_per_s']; r = ce['rerank']['pairs_per_s']
     rows.append(f"| cross-encoder student training ({ce['student']}, {ce['steps']} steps of {ce['batch_size']} groups 1+{ce['k']}, {ce['loss']}, "
-                f"{ce['precision']}): kdnb / sentence-transformers' CrossEncoderTrainer ({ce['note']}) | {g['kdnb']} / {g['sentence-transformers']} "
-                f"groups/s = {ce['kdnb_over_sentence_transformers']:.2f}× | `outputs/bench/cross_encoder.json` |")
+                f"{ce['precision']}): kdnb / sentence-transformers' CrossEncoderTrainer{' (' + ce['note'] + ')' if ce.get('note') else ''}, end to end"
+                + ("; steady (first step's end to last step's end)" if 'groups_per_s_steady' in ce else '') + f" | {g['kdnb']} / {g['sentence-transformers']} "
+                f"groups/s = {ce['kdnb_over_sentence_transformers']:.2f}×" + (f"; {ce['groups_per_s_steady']['kdnb']} / {ce['groups_per_s_steady']['sentence-transformers']} "
+                f"= {ce['kdnb_over_sentence_transformers_steady']:.2f}×" if 'groups_per_s_steady' in ce else '') + " | `outputs/bench/cross_encoder.json` |")
     rows.append(f"| re-ranking pairs/s, {ce['rerank']['pairs']} DL19 pairs, fp32; bf16: teacher (L12), L3 student, L6 student | "
                 + '; '.join(' / '.join(str(r[f"{n} {p}"]) for n in ('teacher ms-marco-MiniLM-L-12-v2', 'student paraphrase-MiniLM-L3-v2', 'student all-MiniLM-L6-v2'))
                             for p in ('fp32', 'bf16')) + " | `outputs/bench/cross_encoder.json` |")
@@ -113,7 +115,39 @@ def tuning_table():
     from kdnb.pipeline import trials_table
     return trials_table(root/'outputs'/'tuning').round(4).to_markdown()
 
-TABLES = {'teacher': teacher_table, 'encode': encode_table, 'keys': keys_table, 'summary': summary_table, 'distill': distill_table,
+def objectives_table():
+    "The cross-encoder objectives study, from outputs/objectives/<transfer>/ (nbs/experiments/objectives.ipynb)."
+    import pandas as pd
+    base = root/'outputs'/'objectives'; parts = []
+    names = {'scifact': 'SciFact-train', 'dl': 'DL21 + DL22'}
+    for d in sorted(p for p in base.iterdir() if (p/'table.csv').is_file()) if base.is_dir() else []:
+        g, tb, ts = json.loads((d/'grid.json').read_text()), pd.read_csv(d/'table.csv'), pd.read_csv(d/'tests.csv')
+        m = _load(str(next(d.glob('*/seed*/metrics.json')).relative_to(root)))
+        ref = '; '.join(f"{e}: BM25 {m[e]['BM25']['nDCG@10']:.4f}, teacher {m[e]['teacher (MiniLM-L12 CE)']['nDCG@10']:.4f}" for e in m)
+        lr = g.get('tied', {}).get('loss')
+        lrs = ', '.join(f"{k} {v['lr']:g}" for k, v in lr.items()) if lr else f"{g['base']['lr']:g} for all"
+        st = list(dict.fromkeys(tb.student)); sets = list(dict.fromkeys(tb.set))
+        short = {x: x.split('-')[-2] if x.count('-') >= 2 else x for x in st}   # paraphrase-MiniLM-L3-v2 -> L3
+        rows = ["| objective | " + ' | '.join(f"{short[x]} {e}" for e in sets for x in st) + " |", "|---" + "|---:" * (len(st) * len(sets)) + "|"]
+        for l in dict.fromkeys(tb.loss):
+            cells = []
+            for e in sets:
+                for x in st:
+                    r = tb[(tb.loss == l) & (tb.student == x) & (tb.set == e)]
+                    cells.append(f"{r['mean'].iloc[0]:.4f} ± {0 if pd.isna(r['sd'].iloc[0]) else r['sd'].iloc[0]:.4f} ({int(r['seeds'].iloc[0])})" if len(r) else '')
+            rows.append(f"| `{l}` | " + ' | '.join(cells) + " |")
+        tests = ["| a | b | set | Δ nDCG@10 | p (Holm) |", "|---|---|---|---:|---:|"]
+        for _, r in ts.iterrows():
+            mark = ('▲' if r.delta > 0 else '▼') if r.p_holm < 0.05 else ''
+            tests.append(f"| {r.a} | {r.b} | {r.set} | {r.delta:+.4f} {mark} | {_p(r.p_holm)} |")
+        parts.append(f"**Trained on {names.get(d.name, d.name)}** (`outputs/objectives/{d.name}/`). Learning rate of each objective, chosen on dev: "
+                     f"{lrs}. nDCG@10, mean ± sd over seeds (seeds in brackets); for reference, {ref}.\n\n" + '\n'.join(rows)
+                     + f"\n\nPaired t-tests over queries (each query's nDCG@10 averaged over seeds), Holm-corrected over the {len(ts)} rows; "
+                       "▲/▼: significant.\n\n" + '\n'.join(tests))
+    if not parts: sys.exit("outputs/objectives/*/table.csv are missing: the README's objectives table is generated from them")
+    return '\n\n'.join(parts)
+
+TABLES = {'objectives': objectives_table, 'teacher': teacher_table, 'encode': encode_table, 'keys': keys_table, 'summary': summary_table, 'distill': distill_table,
           'tuning': tuning_table}
 
 def fill(md):

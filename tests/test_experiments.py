@@ -20,7 +20,7 @@ def test_objectives_smoke(tmp_path, data_root):
     "The objectives runner on a tiny grid: two objectives, one seed, two steps; a second run resumes and trains nothing."
     out = tmp_path/'obj'
     params = dict(out_dir=str(out), students='paraphrase-MiniLM-L3-v2', losses='bce,margin_mse', seeds='42', transfers='dl', k=2, max_steps=2,
-                  batch_size=4, query_max_len=16, passage_max_len=48, eval_sets='dl19-rerank')
+                  batch_size=4, query_max_len=16, passage_max_len=48, eval_sets='dl19-rerank', rounds=1, tune_lrs='1e-5,1e-4')
     pm.execute_notebook(str(project_root()/'nbs/experiments/objectives.ipynb'), str(tmp_path/'run.ipynb'), parameters=params,
                         progress_bar=False, kernel_name='python3')
     import pandas as pd
@@ -33,4 +33,10 @@ def test_objectives_smoke(tmp_path, data_root):
     assert runs == ['student-paraphrase-MiniLM-L3-v2_loss-bce', 'student-paraphrase-MiniLM-L3-v2_loss-margin-mse']
     pm.execute_notebook(str(project_root()/'nbs/experiments/objectives.ipynb'), str(tmp_path/'again.ipynb'), parameters=params,
                         progress_bar=False, kernel_name='python3')
-    assert '0 to run' in (tmp_path/'again.ipynb').read_text()
+    dev = pd.read_csv(out/'dl'/'tune'/'dev.csv')   # the learning rate of each objective, chosen on dev (no test set run)
+    assert sorted(zip(dev.loss, dev.lr)) == [('bce', 1e-5), ('bce', 1e-4), ('margin_mse', 1e-5), ('margin_mse', 1e-4)]
+    assert not list((out/'dl'/'tune').glob('*/seed42/per_query.csv'))
+    tied = json.loads((out/'dl'/'grid.json').read_text())['tied']['loss']
+    for l, t in tied.items():   # the best dev run of each objective (ties: the first rate tried)
+        d = dev[dev.loss == l].reset_index(drop=True); assert t['lr'] == d.lr[d['dev nDCG@10'].idxmax()]
+    assert (tmp_path/'again.ipynb').read_text().count(' 0 to run') == 2   # the tuning grid and the study: nothing left
