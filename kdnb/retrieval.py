@@ -318,7 +318,7 @@ def dense_cache_path(name:str, # The collection name
 
 def encoder_key(encoder # A kdnb student, or any encoder with a `name`
                ) -> str|None:
-    "Names the encoder in a cache: its name, plus a hash of its settings, weights and precision where it has them; None without a name."
+    "Names the encoder in a cache: its name, plus a hash of its settings, weights, precision and kind where it has them; None without a name."
     if not getattr(encoder, 'name', None): return None
     ident = {m: getattr(encoder, m)() for m in ('settings', 'fingerprint') if callable(getattr(encoder, m, None))}
     if getattr(encoder, 'dtype', None) is not None: ident['dtype'] = str(encoder.dtype)   # bf16 and fp32 vectors differ

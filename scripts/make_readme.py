@@ -83,12 +83,19 @@ def summary_table():
     rows.append(f"| ColBERT training ({cb['model']}, {cb['steps']} steps of {cb['batch_size']} groups 1+{cb['k']}, passages {cb['passage_len']} tokens, "
                 f"{cb['loss']}, {cb['precision']}): kdnb / PyLate's trainer{' (' + cb['note'].split(':')[0] + ')' if cb.get('note') else ''} | "
                 f"{g['kdnb']} / {g['PyLate']} groups/s = {cb['kdnb_over_pylate']:.2f}× | `outputs/bench/train_colbert.json` |")
-    ce = _load('outputs/bench/cross_encoder.json'); g = ce['groups_per_s']; r = ce['rerank']['pairs_per_s']
-    rows.append(f"| cross-encoder student training ({ce['student']}, {ce['steps']} steps of {ce['batch_size']} groups 1+{ce['k']}, {ce['loss']}, "
-                f"{ce['precision']}): kdnb / sentence-transformers' CrossEncoderTrainer{' (' + ce['note'] + ')' if ce.get('note') else ''}, end to end"
-                + ("; steady (first step's end to last step's end)" if 'groups_per_s_steady' in ce else '') + f" | {g['kdnb']} / {g['sentence-transformers']} "
-                f"groups/s = {ce['kdnb_over_sentence_transformers']:.2f}×" + (f"; {ce['groups_per_s_steady']['kdnb']} / {ce['groups_per_s_steady']['sentence-transformers']} "
-                f"= {ce['kdnb_over_sentence_transformers_steady']:.2f}×" if 'groups_per_s_steady' in ce else '') + " | `outputs/bench/cross_encoder.json` |")
+    for f in sorted(root.glob('outputs/bench/cross_encoder*.json'), key=lambda f: f.name != 'cross_encoder.json'):
+        if f.name == 'cross_encoder_quality.json': continue
+        ce = json.loads(f.read_text()); g = ce['groups_per_s']
+        rows.append(f"| cross-encoder student training ({ce['student']}, {ce['train']}, {ce['steps']} steps of {ce['batch_size']} groups 1+{ce['k']}, {ce['loss']}, "
+                    f"{ce['precision']}): kdnb / sentence-transformers' CrossEncoderTrainer{' (' + ce['note'] + ')' if ce.get('note') else ''}, end to end"
+                    + ("; steady (first step's end to last step's end)" if 'groups_per_s_steady' in ce else '') + f" | {g['kdnb']} / {g['sentence-transformers']} "
+                    f"groups/s = {ce['kdnb_over_sentence_transformers']:.2f}×" + (f"; {ce['groups_per_s_steady']['kdnb']} / {ce['groups_per_s_steady']['sentence-transformers']} "
+                    f"= {ce['kdnb_over_sentence_transformers_steady']:.2f}×" if 'groups_per_s_steady' in ce else '') + f" | `outputs/bench/{f.name}` |")
+    ce = _load('outputs/bench/cross_encoder.json'); r = ce['rerank']['pairs_per_s']
+    q = _load('outputs/bench/cross_encoder_quality.json')
+    rows.append(f"| cross-encoder student quality, kdnb / sentence-transformers' CrossEncoderTrainer from the same start on the same groups ({q['train']}, "
+                f"{q['steps']} steps of {q['batch_size']}, lr {q['lr']:g}, MarginMSE, {len(q['per_seed']['kdnb'])} seeds): DL19 re-rank nDCG@10, both scored by kdnb | "
+                f"{q['mean']['kdnb']:.4f} / {q['mean']['sentence-transformers']:.4f} ({_p(q['paired_ttest_p'])}) | `outputs/bench/cross_encoder_quality.json` |")
     rows.append(f"| re-ranking pairs/s, {ce['rerank']['pairs']} DL19 pairs, fp32; bf16: teacher (L12), L3 student, L6 student | "
                 + '; '.join(' / '.join(str(r[f"{n} {p}"]) for n in ('teacher ms-marco-MiniLM-L-12-v2', 'student paraphrase-MiniLM-L3-v2', 'student all-MiniLM-L6-v2'))
                             for p in ('fp32', 'bf16')) + " | `outputs/bench/cross_encoder.json` |")
@@ -140,10 +147,25 @@ def objectives_table():
         for _, r in ts.iterrows():
             mark = ('▲' if r.delta > 0 else '▼') if r.p_holm < 0.05 else ''
             tests.append(f"| {r.a} | {r.b} | {r.set} | {r.delta:+.4f} {mark} | {_p(r.p_holm)} |")
+        # where each student sits: its objective chosen on dev (mean dev nDCG@10 over seeds), against the teacher, with re-ranking speeds
+        from kdnb.studies import grid_dev
+        dv = grid_dev(d).groupby(['student', 'loss'])['dev nDCG@10'].mean()
+        ce = _load('outputs/bench/cross_encoder.json')['rerank']['pairs_per_s']; prec = 'bf16' if any(k.endswith('bf16') for k in ce) else 'fp32'
+        t_rate = ce[f"teacher ms-marco-MiniLM-L-12-v2 {prec}"]
+        sits = ["| re-ranker | objective (chosen on dev) | " + ' | '.join(f"{e} nDCG@10" for e in sets) + f" | pairs/s ({prec}) | speed vs teacher |",
+                "|---|---|" + "---:|" * (len(sets) + 2)]
+        sits.append("| teacher (MiniLM-L12 CE) | | " + ' | '.join(f"{m[e]['teacher (MiniLM-L12 CE)']['nDCG@10']:.4f}" for e in sets) + f" | {t_rate} | 1.00× |")
+        for x in st:
+            l = dv[x].idxmax(); rate = ce.get(f"student {x} {prec}")
+            vals = [tb[(tb.loss == l) & (tb.student == x) & (tb.set == e)]['mean'] for e in sets]
+            sits.append(f"| {x} + head | `{l}` | " + ' | '.join(f"{v.iloc[0]:.4f}" if len(v) else '' for v in vals)
+                        + f" | {rate if rate else ''} | {f'{rate / t_rate:.2f}×' if rate else ''} |")
         parts.append(f"**Trained on {names.get(d.name, d.name)}** (`outputs/objectives/{d.name}/`). Learning rate of each objective, chosen on dev: "
                      f"{lrs}. nDCG@10, mean ± sd over seeds (seeds in brackets); for reference, {ref}.\n\n" + '\n'.join(rows)
                      + f"\n\nPaired t-tests over queries (each query's nDCG@10 averaged over seeds), Holm-corrected over the {len(ts)} rows; "
-                       "▲/▼: significant.\n\n" + '\n'.join(tests))
+                       "▲/▼: significant.\n\n" + '\n'.join(tests)
+                     + "\n\nWhere the students sit: each student with the objective its dev runs rank first, against the teacher; re-ranking "
+                       "speed on the same CPU from `outputs/bench/cross_encoder.json`.\n\n" + '\n'.join(sits))
     if not parts: sys.exit("outputs/objectives/*/table.csv are missing: the README's objectives table is generated from them")
     return '\n\n'.join(parts)
 

@@ -9,10 +9,15 @@ second and the ratio, twice: end to end (the trainer's call, setup and final che
 end of the first step to the end of the last, from each trainer's own step clock: kdnb's log, a sentence-transformers
 callback), which leaves out the one-off costs a short run exaggerates.
 
+Quality (--quality): both trainers train the same start on the same groups (DL21 + DL22 by default, 4 groups per query,
+dev queries held out) for the study's budget, once per seed; each trained model is saved and scored by the same code
+(kdnb's re-ranker) on DL19's BM25 top-100; a paired t-test over queries compares them (each query averaged over seeds).
+
 Re-ranking: pairs per second of the students and of the teacher on the same DL19 pairs, in fp32 and bf16.
-Writes outputs/bench/cross_encoder.json.
+Writes outputs/bench/cross_encoder.json (cross_encoder_<tag>.json with --tag).
 
 usage: KDNB_DATA=../shared/data python tests/bench/bench_cross_encoder.py [--steps 12] [--batch-size 16] [--k 7]
+       ... --quality --no-speed --seeds 42,43,44 --quality-lr 1e-4   # the quality comparison alone
 """
 import argparse, json, os, sys, tempfile, time
 from pathlib import Path
@@ -29,32 +34,39 @@ ap.add_argument('--batch-size', type=int, default=16); ap.add_argument('--k', ty
 ap.add_argument('--train', default='scifact-train-bm25'); ap.add_argument('--precision', default='bf16' if cpu_bf16_native() else 'fp32')
 ap.add_argument('--rerank-queries', type=int, default=10, help='DL19 queries (x 100 candidates) scored in the re-ranking part; 0: skip it')
 ap.add_argument('--out', default='outputs/bench'); ap.add_argument('--note', default='', help='conditions of the run worth recording')
+ap.add_argument('--quality', action='store_true', help='also compare the quality of the two trainers: writes cross_encoder_quality.json')
+ap.add_argument('--tag', default='', help='suffix of the speed file name: cross_encoder_<tag>.json')
+ap.add_argument('--no-speed', action='store_true', help='skip the speed parts (training and re-ranking): with --quality, the quality alone')
+ap.add_argument('--seeds', default='42,43,44'); ap.add_argument('--quality-train', default='dl21-bm25,dl22-bm25')
+ap.add_argument('--quality-steps', type=int, default=45); ap.add_argument('--quality-batch-size', type=int, default=32)
+ap.add_argument('--quality-lr', type=float, default=1e-4); ap.add_argument('--quality-rounds', type=int, default=4)
 a = ap.parse_args()
 data = bench_groups(a.train, a.k, a.steps, a.batch_size); n = len(data)
 print(f"{n} groups of 1+{a.k}; {a.steps} steps of {a.batch_size}; {a.student}; {a.precision}; torch {torch.get_num_threads()} threads", flush=True)
 
-def kdnb_run(init, out):
-    seed_everything(0)
+def kdnb_run(init, out, data=data, steps=a.steps, batch_size=a.batch_size, lr=a.lr, seed=0):
+    seed_everything(seed)
     st = CrossEncoderStudent.load(init, device='cpu', precision=a.precision)
-    cfg = TrainConfig(loss='margin_mse', lr=a.lr, batch_size=a.batch_size, max_steps=a.steps, warmup_ratio=0.1, seed=0, save_every=10**9,
+    cfg = TrainConfig(loss='margin_mse', lr=lr, batch_size=batch_size, max_steps=steps, warmup_ratio=0.1, seed=seed, save_every=10**9,
                       log_every=1, max_grad_norm=1.0, weight_decay=0.01, dropout=0.0, precision=a.precision)
     t = time.perf_counter(); train(st, data, out, cfg, resume=False, progress=False); total = time.perf_counter() - t
     ends = [r['elapsed'] for r in map(json.loads, (Path(out)/'log.jsonl').read_text().splitlines()) if 'loss' in r]   # each step's end
+    st.eval().save(Path(out)/'model')
     return total, (ends[-1] - ends[0]) / (len(ends) - 1)
 
-def st_run(init, out):
+def st_run(init, out, data=data, steps=a.steps, batch_size=a.batch_size, lr=a.lr, seed=0):
     from datasets import Dataset
     from sentence_transformers.cross_encoder import CrossEncoder as STCrossEncoder, CrossEncoderTrainer, CrossEncoderTrainingArguments
     from sentence_transformers.cross_encoder.losses import MarginMSELoss
-    seed_everything(0)
+    seed_everything(seed)
     model = STCrossEncoder(str(init), device='cpu')
     for m in model.modules():   # the same dropout as kdnb's run (0: the pipeline's default on a CPU)
         if isinstance(m, torch.nn.Dropout): m.p = 0.0
     cols = {'query': data.queries, **{f"passage{j}": [g[j] for g in data.passages] for j in range(a.k + 1)},
             'label': [[float(x) for x in s] for s in data.scores]}
-    args = CrossEncoderTrainingArguments(output_dir=str(out), per_device_train_batch_size=a.batch_size, learning_rate=a.lr, warmup_ratio=0.1,
-                                         max_grad_norm=1.0, weight_decay=0.01, max_steps=a.steps, bf16=a.precision == 'bf16', use_cpu=True,
-                                         report_to='none', save_strategy='no', logging_steps=10**9, seed=0, dataloader_drop_last=False)
+    args = CrossEncoderTrainingArguments(output_dir=str(out), per_device_train_batch_size=batch_size, learning_rate=lr, warmup_ratio=0.1,
+                                         max_grad_norm=1.0, weight_decay=0.01, max_steps=steps, bf16=a.precision == 'bf16', use_cpu=True,
+                                         report_to='none', save_strategy='no', logging_steps=10**9, seed=seed, dataloader_drop_last=False)
     from transformers import TrainerCallback
     class Clock(TrainerCallback):
         def __init__(self): self.ends = []
@@ -62,6 +74,7 @@ def st_run(init, out):
     clock = Clock()
     tr = CrossEncoderTrainer(model=model, args=args, train_dataset=Dataset.from_dict(cols), loss=MarginMSELoss(model), callbacks=[clock])
     t = time.perf_counter(); tr.train(); total = time.perf_counter() - t
+    model.save(str(Path(out)/'model'))
     return total, (clock.ends[-1] - clock.ends[0]) / (len(clock.ends) - 1)
 
 import sentence_transformers
@@ -71,14 +84,38 @@ res = dict(device=f"cpu, {os.cpu_count()} cores, torch {torch.__version__} ({tor
            groups_per_s_steady={})
 with tempfile.TemporaryDirectory() as d:
     d = Path(d); init = CrossEncoderStudent(a.student, device='cpu', seed=0).save(d/'init')
-    for name, run in [('sentence-transformers', st_run), ('kdnb', kdnb_run)]:
+    for name, run in [] if a.no_speed else [('sentence-transformers', st_run), ('kdnb', kdnb_run)]:
         s, step = run(init, d/name)
         res['groups_per_s'][name], res['groups_per_s_steady'][name] = round(n / s, 3), round(a.batch_size / step, 3)
         print(f"{name}: {n/s:.3f} groups/s end to end ({s:.0f} s), {a.batch_size/step:.3f} steady ({step:.2f} s/step)", flush=True)
-for k in ('groups_per_s', 'groups_per_s_steady'):
+for k in () if a.no_speed else ('groups_per_s', 'groups_per_s_steady'):
     res[k.replace('groups_per_s', 'kdnb_over_sentence_transformers')] = round(res[k]['kdnb'] / res[k]['sentence-transformers'], 3)
 
-if a.rerank_queries:
+if a.quality:
+    import pandas as pd
+    from kdnb.cross_encoder import rerank_cross
+    from kdnb.pipeline import key_pool, eval_qrels
+    from kdnb.evaluation import per_query, paired_ttest
+    qdata = bench_groups(a.quality_train, a.k, a.quality_steps, a.quality_batch_size, a.quality_rounds)
+    pool, qrels, per = key_pool('dl19-bm25'), eval_qrels('dl19-rerank'), {'kdnb': [], 'sentence-transformers': []}
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d); init = CrossEncoderStudent(a.student, device='cpu', seed=0).save(d/'init')
+        for seed in map(int, a.seeds.split(',')):
+            for name, run in [('sentence-transformers', st_run), ('kdnb', kdnb_run)]:
+                run(init, d/f"{name}-{seed}", qdata, a.quality_steps, a.quality_batch_size, a.quality_lr, seed)
+                m = CrossEncoderStudent(str(d/f"{name}-{seed}"/'model'), device='cpu', precision=a.precision)   # the same scorer for both
+                per[name].append(per_query(rerank_cross(m, pool, progress=False), qrels, ['nDCG@10'])['nDCG@10'])
+                print(f"seed {seed}, {name}: DL19 re-rank nDCG@10 {per[name][-1].mean():.4f}", flush=True)
+    kq, sq = (pd.concat(per[n], axis=1).mean(axis=1) for n in ('kdnb', 'sentence-transformers')); t = paired_ttest(kq, sq)
+    qres = dict(device=res['device'], student=res['student'], precision=a.precision, loss='MarginMSE', k=a.k, train=a.quality_train, steps=a.quality_steps, batch_size=a.quality_batch_size, lr=a.quality_lr, rounds=a.quality_rounds,
+                          seeds=a.seeds, set='dl19-rerank', measure='nDCG@10', per_seed={n: [round(float(x.mean()), 4) for x in v] for n, v in per.items()},
+                          mean={'kdnb': round(float(kq.mean()), 4), 'sentence-transformers': round(float(sq.mean()), 4)},
+                          queries=len(kq), paired_ttest_p=round(float(t.pvalue), 4))
+    print(f"quality: {qres}", flush=True)
+    out = project_path(a.out); out.mkdir(parents=True, exist_ok=True)
+    (out/'cross_encoder_quality.json').write_text(json.dumps(qres, indent=2) + '\n')
+
+if a.rerank_queries and not a.no_speed:
     from kdnb.data import load_pool
     pool = load_pool('BM25', 'dl19', k=100); pool = pool.subset(sorted(pool.queries)[:a.rerank_queries]); pairs = pool.pairs()
     qs, ps = [pool.queries[q] for q, _ in pairs], [pool.passages[x] for _, x in pairs]
@@ -90,5 +127,6 @@ if a.rerank_queries:
             m = model(); m.predict(qs[:64], ps[:64], progress=False)   # warm-up
             t = time.perf_counter(); m.predict(qs, ps, progress=False); r = len(pairs) / (time.perf_counter() - t)
             res['rerank']['pairs_per_s'][f"{name} {prec}"] = round(r, 1); print(f"{name} {prec}: {r:.1f} pairs/s", flush=True)
-out = project_path(a.out); out.mkdir(parents=True, exist_ok=True)
-(out/'cross_encoder.json').write_text(json.dumps(res, indent=2) + '\n'); print(json.dumps(res))
+if not a.no_speed:
+    out = project_path(a.out); out.mkdir(parents=True, exist_ok=True)
+    (out/f"cross_encoder{'_' + a.tag if a.tag else ''}.json").write_text(json.dumps(res, indent=2) + '\n'); print(json.dumps(res))

@@ -4,12 +4,13 @@ from kdnb.training import GroupData
 def bench_groups(train:str, # Training sets (kdnb.pipeline.training_groups)
                  k:int, # Negatives per group
                  steps:int, # Steps every trainer runs
-                 batch_size:int # Groups per step
+                 batch_size:int, # Groups per step
+                 rounds:int=1 # Groups per training query (independent samples of negatives)
                 ) -> GroupData:
     "Stratified groups of `train` with the default dev queries held out, repeated to exactly `steps` batches."
     from kdnb.pipeline import training_groups, dev_sets, DistillConfig
     held = {q for d in dev_sets(DistillConfig().dev) for q in d.queries}
-    full, _ = training_groups(train, exclude=held, k=k, rounds=1, seed=0)
+    full, _ = training_groups(train, exclude=held, k=k, rounds=rounds, seed=0)
     groups = [dict(qid=q, query=x, docids=[str(i) for i in range(len(p))], scores=s, passages=p)
               for q, x, p, s in zip(full.qids, full.queries, full.passages, full.scores)]
     return GroupData([groups[i % len(groups)] for i in range(steps * batch_size)])
