@@ -40,3 +40,7 @@ def test_objectives_smoke(tmp_path, data_root):
     for l, t in tied.items():   # the best dev run of each objective (ties: the first rate tried)
         d = dev[dev.loss == l].reset_index(drop=True); assert t['lr'] == d.lr[d['dev nDCG@10'].idxmax()]
     assert (tmp_path/'again.ipynb').read_text().count(' 0 to run') == 2   # the tuning grid and the study: nothing left
+    (out/'dl'/'table.csv').unlink()
+    pm.execute_notebook(str(project_root()/'nbs/experiments/objectives.ipynb'), str(tmp_path/'report.ipynb'), parameters={**params, 'report_only': True},
+                        progress_bar=False, kernel_name='python3')
+    assert 'to run' not in (tmp_path/'report.ipynb').read_text() and (out/'dl'/'table.csv').is_file()   # tables only, no run started

@@ -96,7 +96,7 @@ if a.quality:
     from kdnb.cross_encoder import rerank_cross
     from kdnb.pipeline import key_pool, eval_qrels
     from kdnb.evaluation import per_query, paired_ttest
-    qdata = bench_groups(a.quality_train, a.k, a.quality_steps, a.quality_batch_size, a.quality_rounds)
+    qdata = bench_groups(a.quality_train, a.k, a.quality_steps, a.quality_batch_size, a.quality_rounds, repeat=False)   # each trainer runs epochs
     pool, qrels, per = key_pool('dl19-bm25'), eval_qrels('dl19-rerank'), {'kdnb': [], 'sentence-transformers': []}
     with tempfile.TemporaryDirectory() as d:
         d = Path(d); init = CrossEncoderStudent(a.student, device='cpu', seed=0).save(d/'init')
