@@ -92,10 +92,11 @@ def summary_table():
                     f"groups/s = {ce['kdnb_over_sentence_transformers']:.2f}×" + (f"; {ce['groups_per_s_steady']['kdnb']} / {ce['groups_per_s_steady']['sentence-transformers']} "
                     f"= {ce['kdnb_over_sentence_transformers_steady']:.2f}×" if 'groups_per_s_steady' in ce else '') + f" | `outputs/bench/{f.name}` |")
     ce = _load('outputs/bench/cross_encoder.json'); r = ce['rerank']['pairs_per_s']
-    q = _load('outputs/bench/cross_encoder_quality.json')
-    rows.append(f"| cross-encoder student quality, kdnb / sentence-transformers' CrossEncoderTrainer from the same start on the same groups ({q['train']}, "
-                f"{q['steps']} steps of {q['batch_size']}, lr {q['lr']:g}, MarginMSE, {len(q['per_seed']['kdnb'])} seeds): DL19 re-rank nDCG@10, both scored by kdnb | "
-                f"{q['mean']['kdnb']:.4f} / {q['mean']['sentence-transformers']:.4f} ({_p(q['paired_ttest_p'])}) | `outputs/bench/cross_encoder_quality.json` |")
+    if (root/'outputs'/'bench'/'cross_encoder_quality.json').is_file():   # written by bench_cross_encoder.py --quality
+        q = _load('outputs/bench/cross_encoder_quality.json')
+        rows.append(f"| cross-encoder student quality, kdnb / sentence-transformers' CrossEncoderTrainer from the same start on the same groups ({q['train']}, "
+                    f"{q['steps']} steps of {q['batch_size']}, lr {q['lr']:g}, MarginMSE, {len(q['per_seed']['kdnb'])} seeds): DL19 re-rank nDCG@10, both scored by kdnb | "
+                    f"{q['mean']['kdnb']:.4f} / {q['mean']['sentence-transformers']:.4f} ({_p(q['paired_ttest_p'])}) | `outputs/bench/cross_encoder_quality.json` |")
     rows.append(f"| re-ranking pairs/s, {ce['rerank']['pairs']} DL19 pairs, fp32; bf16: teacher (L12), L3 student, L6 student | "
                 + '; '.join(' / '.join(str(r[f"{n} {p}"]) for n in ('teacher ms-marco-MiniLM-L-12-v2', 'student paraphrase-MiniLM-L3-v2', 'student all-MiniLM-L6-v2'))
                             for p in ('fp32', 'bf16')) + " | `outputs/bench/cross_encoder.json` |")
@@ -128,20 +129,24 @@ def objectives_table():
     base = root/'outputs'/'objectives'; parts = []
     names = {'scifact': 'SciFact-train', 'dl': 'DL21 + DL22'}
     for d in sorted(p for p in base.iterdir() if (p/'table.csv').is_file()) if base.is_dir() else []:
-        g, tb, ts = json.loads((d/'grid.json').read_text()), pd.read_csv(d/'table.csv'), pd.read_csv(d/'tests.csv')
+        g, tb = json.loads((d/'grid.json').read_text()), pd.read_csv(d/'table.csv')
+        ts = pd.read_csv(d/'tests.csv') if (d/'tests.csv').stat().st_size > 1 else pd.DataFrame(columns=['a', 'b', 'set', 'delta', 'p_holm'])
         m = _load(str(next(d.glob('*/seed*/metrics.json')).relative_to(root)))
-        ref = '; '.join(f"{e}: BM25 {m[e]['BM25']['nDCG@10']:.4f}, teacher {m[e]['teacher (MiniLM-L12 CE)']['nDCG@10']:.4f}" for e in m)
-        lr = g.get('tied', {}).get('loss')
-        lrs = ', '.join(f"{k} {v['lr']:g}" for k, v in lr.items()) if lr else f"{g['base']['lr']:g} for all"
         st = list(dict.fromkeys(tb.student)); sets = list(dict.fromkeys(tb.set))
         short = {x: x.split('-')[-2] if x.count('-') >= 2 else x for x in st}   # paraphrase-MiniLM-L3-v2 -> L3
+        before = {x: json.loads(next(d.glob(f"student-{x}_*/seed*/metrics.json")).read_text()) for x in st}   # the same for every run of x
+        ref = '; '.join(f"{e}: BM25 {m[e]['BM25']['nDCG@10']:.4f}, teacher {m[e]['teacher (MiniLM-L12 CE)']['nDCG@10']:.4f}, before training (new head) "
+                        + ', '.join(f"{short[x]} {before[x][e]['student before']['nDCG@10']:.4f}" for x in st) for e in m)
+        lr = g.get('tied', {}).get('loss')
+        lrs = ', '.join(f"{k} {v['lr']:g}" for k, v in lr.items()) if lr else f"{g['base']['lr']:g} for all"
         rows = ["| objective | " + ' | '.join(f"{short[x]} {e}" for e in sets for x in st) + " |", "|---" + "|---:" * (len(st) * len(sets)) + "|"]
-        for l in dict.fromkeys(tb.loss):
+        for l in [l for l in g['factors']['loss'] if l in set(tb.loss)]:   # the study's order
             cells = []
             for e in sets:
                 for x in st:
                     r = tb[(tb.loss == l) & (tb.student == x) & (tb.set == e)]
-                    cells.append(f"{r['mean'].iloc[0]:.4f} ± {0 if pd.isna(r['sd'].iloc[0]) else r['sd'].iloc[0]:.4f} ({int(r['seeds'].iloc[0])})" if len(r) else '')
+                    sd = '' if not len(r) or pd.isna(r['sd'].iloc[0]) else f" ± {r['sd'].iloc[0]:.4f}"
+                    cells.append(f"{r['mean'].iloc[0]:.4f}{sd} ({int(r['seeds'].iloc[0])})" if len(r) else '')
             rows.append(f"| `{l}` | " + ' | '.join(cells) + " |")
         tests = ["| a | b | set | Δ nDCG@10 | p (Holm) |", "|---|---|---|---:|---:|"]
         for _, r in ts.iterrows():
