@@ -128,9 +128,11 @@ def estimate_cost(cells:list[dict], # From `grid`
 
 # %% ../nbs/16_studies.ipynb #64bd06c0
 def _drop_students(d:Path):
-    "Remove a finished run's saved students and checkpoints (its reports and per-query scores stay)."
+    "Remove a finished run's saved students and checkpoints, and its copies of BM25's and the teacher's runs (the same in every run); its reports and per-query scores stay."
     for p in [d/'student-best', d/'student-last', d/'student-after', d/'run'/'best', d/'run'/'last']:
         if p.exists(): shutil.rmtree(p)
+    for f in (d/'runs').glob('*.run') if (d/'runs').is_dir() else []:
+        if f.name.split('.', 1)[1].startswith(('BM25', 'teacher')): f.unlink()
 
 def run_grid(out_dir:str|Path, # Folder of the study: one sub-folder per cell, one `seed<N>` per run
              factors:dict[str, Sequence], # Setting -> its values
