@@ -275,15 +275,18 @@ TEACHER = 'teacher (MiniLM-L12 CE)'
 
 def cached_rerank(student, # A kdnb student whose weights do not change (the student before training)
                   key:str, # The name in `KEYS` of the pool's answer key
-                  pool # That key's pool (`key_pool(key)`)
+                  pool, # That key's pool (`key_pool(key)`)
+                  index=None # An index holding the candidates, whose vectors are reused (see `student_rerank`)
                  ):
     "The student's run over a key's pool, read from the cache when this student (name, settings, weights, precision) made it before."
     from kdnb.core import cache_dir
     from kdnb.data import read_trec_run, write_trec_run
     from kdnb.retrieval import encoder_key, _slug
-    f = cache_dir()/'runs'/_slug(key)/f"{_slug(encoder_key(student))}-{pool.n_pairs}.trec"
+    name = encoder_key(student)
+    if name is None: return student_rerank(student, pool, index)   # a student without a name cannot be told apart: not cached
+    f = cache_dir()/'runs'/_slug(key)/f"{_slug(name)}-{pool.n_pairs}.trec"
     if f.is_file(): return read_trec_run(f)
-    run = student_rerank(student, pool); write_trec_run(run, f); return run
+    run = student_rerank(student, pool, index); write_trec_run(run, f); return run
 
 def eval_matrix(students:dict, # System name -> student (e.g. {'student before': ..., 'student after': ...})
                 sets:str|Sequence[str], # Names in `EVAL_SETS`
@@ -303,7 +306,8 @@ def eval_matrix(students:dict, # System name -> student (e.g. {'student before':
             tk = named_key(e['key'])
             if tk.complete: rs[TEACHER] = tk.run()
             for n, st in students.items():
-                rs[n] = (cached_rerank(st, e['key'], pool) if n in cached else student_rerank(st, pool, idx.get((n, e.get('collection')))))
+                ix = idx.get((n, e.get('collection')))
+                rs[n] = cached_rerank(st, e['key'], pool, ix) if n in cached else student_rerank(st, pool, ix)
         else:
             c = load_beir(e['collection'], e['split'], check=False)
             rs['BM25'] = bm25_pool(c, k=100, show_progress=False).run

@@ -233,10 +233,11 @@ def best_on_dev(dev:pd.DataFrame, # From `grid_dev`
                 metric:str='dev nDCG@10' # The dev column to maximise
                ) -> dict:
     "For each value of `by`, the value of `setting` with the best mean dev metric over seeds: `{by: {value: {setting: best}}}`, as `grid`'s `tied`."
+    if miss := [c for c in (setting, by, metric) if c not in dev.columns]: raise InputError(f"no column {miss[0]!r} in the dev table; it has {list(dev.columns)}")
     out = {}
     for v, d in dev.groupby(by, sort=False):
-        m = d.groupby(setting, sort=False)[metric].mean()
-        out[v] = {setting: m.index[int(np.argmax(m.values))]}
+        m = d.groupby(setting, sort=False)[metric].mean(); best = m.index[int(np.argmax(m.values))]
+        out[v] = {setting: best.item() if hasattr(best, 'item') else best}   # a plain number, as grid.json and printing want
     return {by: out}
 
 # %% ../nbs/16_studies.ipynb #11239ebe

@@ -107,10 +107,11 @@ if a.quality:
                 per[name].append(per_query(rerank_cross(m, pool, progress=False), qrels, ['nDCG@10'])['nDCG@10'])
                 print(f"seed {seed}, {name}: DL19 re-rank nDCG@10 {per[name][-1].mean():.4f}", flush=True)
     kq, sq = (pd.concat(per[n], axis=1).mean(axis=1) for n in ('kdnb', 'sentence-transformers')); t = paired_ttest(kq, sq)
-    qres = dict(device=res['device'], student=res['student'], precision=a.precision, loss='MarginMSE', k=a.k, train=a.quality_train, steps=a.quality_steps, batch_size=a.quality_batch_size, lr=a.quality_lr, rounds=a.quality_rounds,
-                          seeds=a.seeds, set='dl19-rerank', measure='nDCG@10', per_seed={n: [round(float(x.mean()), 4) for x in v] for n, v in per.items()},
-                          mean={'kdnb': round(float(kq.mean()), 4), 'sentence-transformers': round(float(sq.mean()), 4)},
-                          queries=len(kq), paired_ttest_p=round(float(t.pvalue), 4))
+    qres = dict(device=res['device'], student=res['student'], precision=a.precision, loss='MarginMSE', k=a.k, train=a.quality_train,
+                steps=a.quality_steps, batch_size=a.quality_batch_size, lr=a.quality_lr, rounds=a.quality_rounds, seeds=a.seeds,
+                set='dl19-rerank', measure='nDCG@10', per_seed={n: [round(float(x.mean()), 4) for x in v] for n, v in per.items()},
+                mean={'kdnb': round(float(kq.mean()), 4), 'sentence-transformers': round(float(sq.mean()), 4)},
+                queries=len(kq), paired_ttest_p=round(float(t.pvalue), 4))
     print(f"quality: {qres}", flush=True)
     out = project_path(a.out); out.mkdir(parents=True, exist_ok=True)
     (out/'cross_encoder_quality.json').write_text(json.dumps(qres, indent=2) + '\n')
