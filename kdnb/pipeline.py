@@ -240,7 +240,7 @@ def training_groups(train:str|Sequence[str], # Training set names (keys)
                    ):
     "The training groups of the named sets, mixed by weight, without the held-out queries: (`GroupData`, info)."
     import datasets
-    from kdnb.sampling import make_groups
+    from kdnb.sampling import make_groups, groups_info, merge_score_stats
     from kdnb.training import GroupData
     sets = training_sets(train); w = mix_weights(sets, weights)
     if positives not in POSITIVES: raise InputError(f"positives must be one of {POSITIVES}, got {positives!r}")
@@ -261,13 +261,14 @@ def training_groups(train:str|Sequence[str], # Training set names (keys)
         r_n = rounds if want is None else max(1, math.ceil(want / max(qn[n], 1)))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter('always')
-            ds = datasets.concatenate_datasets([make_groups(sc, pool.queries, qrels, sampler=sampler, k=k, seed=seed + 1000 * i + r, min_grade=mg)
-                                                for r in range(r_n)])
+            rs = [make_groups(sc, pool.queries, qrels, sampler=sampler, k=k, seed=seed + 1000 * i + r, min_grade=mg) for r in range(r_n)]
+            ds = datasets.concatenate_datasets(rs)
         if want is not None and want < len(ds): ds = ds.select(sorted(np.random.default_rng([seed, i]).choice(len(ds), want, replace=False)))
         if want == 0: continue
         parts.append(ds)
         info[n] = dict(queries=len(set(ds['qid'])), groups=len(ds), weight=None if w is None else round(w[n], 4), shared_with_tests=sorted(dups[n]),
-                       positives='qrels' if qrels is not None else 'teacher top', skipped=sorted({str(c.message) for c in caught}))
+                       positives='qrels' if qrels is not None else 'teacher top', skipped=sorted({str(c.message) for c in caught}),
+                       score_stats=merge_score_stats([groups_info(r) for r in rs]))   # of the groups drawn, before any mixing cut
     return GroupData(datasets.concatenate_datasets(parts), texts), info
 
 # %% ../nbs/12_pipeline.ipynb #667d7c57

@@ -18,12 +18,13 @@ from .core import InputError
 from .answer_key import AnswerKey, _text_fn
 
 # %% auto #0
-__all__ = ['SAMPLERS', 'DEFAULT_STRATEGIES', 'METRIC_LABELS', 'GROUP_FEATURES', 'KDExamples', 'text_id', 'read_flag_kd',
-           'query_rng', 'TooFewCandidates', 'top_k', 'random_k', 'strata', 'stratified', 'range_k', 'get_sampler',
-           'sampler_name', 'false_negative_mask', 'Sample', 'sample_negatives', 'Positives', 'pick_positives',
-           'sampling_variances', 'partition_estimates', 'simulate_partition', 'plot_partition_estimates',
-           'hist_entropy', 'sample_stats', 'compare_strategies', 'summarize', 'plot_strategies', 'plot_query',
-           'group_features', 'make_groups', 'groups_info', 'save_groups', 'load_groups']
+__all__ = ['SAMPLERS', 'DEFAULT_STRATEGIES', 'METRIC_LABELS', 'GROUP_FEATURES', 'SCORE_STATS', 'KDExamples', 'text_id',
+           'read_flag_kd', 'query_rng', 'TooFewCandidates', 'top_k', 'random_k', 'strata', 'stratified', 'range_k',
+           'middle_k', 'get_sampler', 'sampler_name', 'false_negative_mask', 'Sample', 'sample_negatives', 'Positives',
+           'pick_positives', 'sampling_variances', 'partition_estimates', 'simulate_partition',
+           'plot_partition_estimates', 'hist_entropy', 'sample_stats', 'compare_strategies', 'summarize',
+           'plot_strategies', 'plot_query', 'group_features', 'make_groups', 'merge_score_stats', 'groups_info',
+           'save_groups', 'load_groups']
 
 # %% ../nbs/07_sampling.ipynb #2a1afc9e
 class KDExamples(NamedTuple):
@@ -125,9 +126,17 @@ def range_k(s:np.ndarray, # Candidate scores, descending
     if not random: return np.arange(skip, skip + k)
     return np.sort(skip + rng.choice(n - skip, size=k, replace=False))
 
+# %% ../nbs/07_sampling.ipynb #0e1eb181
+def middle_k(s:np.ndarray, # Candidate scores, descending
+             k:int, # How many to pick
+             rng:np.random.Generator|None=None # Unused: the middle is deterministic
+            ) -> np.ndarray:
+    "The k candidates around the median rank: positions (n-k)//2 .. (n-k)//2+k-1."
+    _need(len(s), k); a = (len(s) - k) // 2; return np.arange(a, a + k)
+
 # %% ../nbs/07_sampling.ipynb #99805acf
 SAMPLERS = {'topk': top_k, 'random': random_k, 'stratified': stratified,
-            'stratified-mid': partial(stratified, within='mid'), 'range': range_k}
+            'stratified-mid': partial(stratified, within='mid'), 'range': range_k, 'middle': middle_k}
 
 def get_sampler(spec, # A name in `SAMPLERS`, a (name, settings) pair, or a function (s, k, rng) -> positions
                 **kw # Settings bound to the sampler (e.g. skip=20 for 'range')
@@ -453,6 +462,7 @@ def plot_query(key, # An `AnswerKey`, or a frame with qid, docid and `column`
 GROUP_FEATURES = hf.Features({'qid': hf.Value('string'), 'query': hf.Value('string'),
                               'docids': hf.Sequence(hf.Value('string')), 'scores': hf.Sequence(hf.Value('float32'))})
 # The schema of training groups: qid, query text, docids (positive first, then k negatives) and their teacher scores.
+SCORE_STATS = ('var_sample', 'var_ratio', 'H_sample', 'H_gap', 'w1', 'ks')   # the diagnostics `make_groups` records (means over groups)
 
 def group_features(k:int, # Negatives per group
                    passages:bool=False # Add a `passages` column of texts
@@ -482,7 +492,7 @@ def make_groups(key_scores_df, # An `AnswerKey`, or a frame with qid, docid and 
     df = _scores_frame(key_scores_df, norm, column)
     text = _text_fn(passages) if passages is not None else None
     cols = {c: [] for c in group_features(k, text is not None)}
-    skipped, examples = Counter(), {}
+    skipped, examples, st = Counter(), {}, []
     def skip(why, qid, err=None):
         if strict: raise (err or InputError(why, id=qid))
         skipped[why] += 1; examples.setdefault(why, qid)
@@ -494,7 +504,7 @@ def make_groups(key_scores_df, # An `AnswerKey`, or a frame with qid, docid and 
             ps = float(s[d == p][0])
             try: x = sample_negatives(d, s, k, sampler, qid=qid, seed=seed, exclude=P.exclude, pos_score=ps, margin=margin, salt=p, **kw)
             except TooFewCandidates as e: skip('too few negatives', qid, e); continue
-            ids = [p] + x.docids
+            ids = [p] + x.docids; st.append(sample_stats(x.full, x.scores, k))   # what the negatives keep of the list (the diagnostics above)
             cols['qid'].append(qid); cols['query'].append(queries[qid]); cols['docids'].append(ids)
             cols['scores'].append([ps] + x.scores.tolist())
             if text is not None:
@@ -506,9 +516,16 @@ def make_groups(key_scores_df, # An `AnswerKey`, or a frame with qid, docid and 
     if not cols['qid']: raise InputError(f"no training groups: {dict(skipped) or 'the scores are empty'}")
     info = dict(sampler=sampler_name(sampler), sampler_settings={k_: repr(v) for k_, v in kw.items()}, k=k, seed=seed,
                 n_pos=n_pos, margin=margin, min_grade=min_grade, positives='qrels' if qrels is not None else 'teacher top',
-                groups=len(cols['qid']), queries=len(set(cols['qid'])), skipped=dict(skipped))
+                groups=len(cols['qid']), queries=len(set(cols['qid'])), skipped=dict(skipped),
+                score_stats={m: float(np.mean([r[m] for r in st])) for m in SCORE_STATS})
     feats = group_features(k, text is not None)
     return hf.Dataset.from_dict(cols, features=feats, info=hf.DatasetInfo(description=json.dumps(info), features=feats))
+
+def merge_score_stats(infos:Sequence[dict] # `groups_info` of several group sets (e.g. the rounds of one training set)
+                     ) -> dict:
+    "The groups' mean diagnostics over several group sets, each weighted by its number of groups."
+    n = sum(i['groups'] for i in infos)
+    return {m: sum(i['score_stats'][m] * i['groups'] for i in infos) / n for m in SCORE_STATS}
 
 def groups_info(ds:hf.Dataset) -> dict:
     "The settings and skip counts `make_groups` recorded in a dataset."

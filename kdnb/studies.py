@@ -17,7 +17,7 @@ from .pipeline import (DistillConfig, EVAL_SETS, PER_QUERY, _done, _kwargs, dist
 
 # %% auto #0
 __all__ = ['grid', 'cell_name', 'run_plan', 'probe', 'estimate_cost', 'run_grid', 'grid_scores', 'grid_table', 'grid_tests',
-           'grid_dev', 'best_on_dev', 'plot_cells']
+           'grid_dev', 'best_on_dev', 'plot_cells', 'grid_group_stats', 'stats_vs_quality', 'plot_vs_stats']
 
 # %% ../nbs/16_studies.ipynb #63b1ae29
 def grid(factors:dict[str, Sequence], # Setting -> the values it takes (every combination is a cell)
@@ -212,20 +212,20 @@ def grid_tests(scores:pd.DataFrame, # From `grid_scores`
     return t
 
 # %% ../nbs/16_studies.ipynb #ad7d2dad
+def _run_infos(out_dir:str|Path):
+    "(the cell's factor values, seed, run_info, path) of every finished run of a grid, in grid order."
+    out = project_path(out_dir); g = json.loads((out/'grid.json').read_text()); names = list(g['factors'])
+    found = [({k: c[k] for k in names}, s, json.loads(f.read_text()), f) for c in grid(g['factors'], g['base'], g.get('tied')) for s in g['seeds']
+             if (f := out/cell_name(c, names)/f"seed{s}"/'run_info.json').is_file()]
+    if not found: raise InputError("no finished run yet (no run_info.json)", path=out)
+    return found
+
 def grid_dev(out_dir:str|Path # A folder written by `run_grid`
             ) -> pd.DataFrame:
     "The dev result of every finished run at its chosen checkpoint: the factors, seed, dev nDCG@10, the step chosen, and dev before training."
     from kdnb.pipeline import DevEval
-    out = project_path(out_dir); g = json.loads((out/'grid.json').read_text()); names = list(g['factors']); rows = []
-    for c in grid(g['factors'], g['base'], g.get('tied')):
-        for s in g['seeds']:
-            f = out/cell_name(c, names)/f"seed{s}"/'run_info.json'
-            if not f.is_file(): continue
-            i = json.loads(f.read_text())
-            rows.append({**{k: c[k] for k in names}, 'seed': s, DevEval.metric: i['dev_best'][DevEval.metric], 'best_step': i['best_step'],
-                         'dev before': (i.get('dev_before') or {}).get(DevEval.metric)})
-    if not rows: raise InputError("no finished run yet (no run_info.json)", path=out)
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{**c, 'seed': s, DevEval.metric: i['dev_best'][DevEval.metric], 'best_step': i['best_step'],
+                          'dev before': (i.get('dev_before') or {}).get(DevEval.metric)} for c, s, i, _ in _run_infos(out_dir)])
 
 def best_on_dev(dev:pd.DataFrame, # From `grid_dev`
                 setting:str, # The tuned factor (a column), e.g. 'lr'
@@ -259,5 +259,65 @@ def plot_cells(table:pd.DataFrame, # From `grid_table`
         lo = np.nanmin(t['mean'] - t['sd'].fillna(0)); ax.set_ylim(max(0, lo - 0.05), None)
     if hue: axes[0][-1].legend(fontsize=7)
     fig.tight_layout()
+    if path: fig.savefig(path, dpi=110)
+    return fig
+
+# %% ../nbs/16_studies.ipynb #dde5d70f
+def grid_group_stats(out_dir:str|Path # A folder written by `run_grid`
+                    ) -> pd.DataFrame:
+    "What each finished run's training groups kept of the teacher's scores (`score_stats`), with its factors, seed and the step dev chose."
+    from kdnb.sampling import merge_score_stats
+    rows = []
+    for c, s, i, f in _run_infos(out_dir):
+        sets = list(i['training_sets'].values())
+        if any('score_stats' not in v for v in sets): raise InputError("the run records no score_stats of its groups: it ran before they were recorded; rerun it", path=f)
+        rows.append({**{k: str(v) for k, v in c.items()}, 'seed': s, 'groups': i['groups'], 'best_step': i['best_step'], **merge_score_stats(sets)})
+    return pd.DataFrame(rows)
+
+# %% ../nbs/16_studies.ipynb #34b8a67b
+def _cell_means(stats:pd.DataFrame, factors:Sequence[str], metrics:Sequence[str]) -> pd.DataFrame:
+    "Each cell's diagnostics, averaged over its seeds, indexed by the factors (as strings, like `grid_scores`)."
+    if miss := [c for c in [*factors, *metrics] if c not in stats.columns]: raise InputError(f"no column {miss[0]!r} in the diagnostics; they have {list(stats.columns)}")
+    return stats.astype({f: str for f in factors}).groupby(list(factors))[list(metrics)].mean()
+
+def stats_vs_quality(table:pd.DataFrame, # From `grid_table`
+                     stats:pd.DataFrame, # From `grid_group_stats`
+                     factors:Sequence[str], # The factor columns (what tells the cells apart)
+                     metrics:Sequence[str]=('var_ratio', 'H_gap') # Diagnostics to set against nDCG@10
+                    ) -> pd.DataFrame:
+    "Spearman's rank correlation, across cells, between each cell's mean nDCG@10 on a test set and its groups' mean diagnostic."
+    from scipy.stats import spearmanr
+    st, rows = _cell_means(stats, factors, metrics), []
+    for e, t in table.astype({f: str for f in factors}).groupby('set', sort=False):
+        m = t.set_index(list(factors))[['mean']].join(st, how='inner')
+        for x in metrics:
+            r = spearmanr(m[x], m['mean']) if len(m) > 2 else None
+            rows.append(dict(set=e, diagnostic=x, rho=float(r.statistic) if r else np.nan, p=float(r.pvalue) if r else np.nan, cells=len(m)))
+    return pd.DataFrame(rows)
+
+# %% ../nbs/16_studies.ipynb #20240053
+def plot_vs_stats(table:pd.DataFrame, # From `grid_table`
+                  stats:pd.DataFrame, # From `grid_group_stats`
+                  factors:Sequence[str], # The factor columns
+                  metrics:Sequence[str]=('var_ratio', 'H_gap'), # Diagnostics along x, one column of panels each
+                  hue:str|None=None, # The factor shown as colours (default: the first)
+                  path:str|Path|None=None # Save the figure here (PNG)
+                 ):
+    "Scatter of each cell's mean nDCG@10 against its groups' mean diagnostic: a row of panels per test set."
+    import matplotlib.pyplot as plt
+    from kdnb.sampling import METRIC_LABELS
+    hue = hue or factors[0]; st = _cell_means(stats, factors, metrics); rho = stats_vs_quality(table, stats, factors, metrics).set_index(['set', 'diagnostic'])
+    sets = list(dict.fromkeys(table.set)); hues = list(dict.fromkeys(table[hue].astype(str))); colors = plt.rcParams['axes.prop_cycle'].by_key()['color']
+    fig, axes = plt.subplots(len(sets), len(metrics), figsize=(4 * len(metrics), 3 * len(sets)), squeeze=False)
+    for r, e in enumerate(sets):
+        m = table[table.set == e].astype({f: str for f in factors}).set_index(list(factors))[['mean']].join(st, how='inner').reset_index()
+        for c, x in enumerate(metrics):
+            ax = axes[r][c]
+            for j, h in enumerate(hues):
+                u = m[m[hue] == h]; ax.scatter(u[x], u['mean'], color=colors[j % len(colors)], label=h, s=22)
+                for _, row in u.iterrows(): ax.annotate(' '.join(str(row[f]) for f in factors if f != hue), (row[x], row['mean']), fontsize=6)
+            q = rho.loc[(e, x)]; ax.set_title(f"{e}: rho {q.rho:.2f} (p {q.p:.2g})", fontsize=9)
+            ax.set_xlabel(METRIC_LABELS.get(x, x), fontsize=8); ax.set_ylabel('nDCG@10', fontsize=8)
+    axes[0][-1].legend(fontsize=7); fig.tight_layout()
     if path: fig.savefig(path, dpi=110)
     return fig

@@ -44,3 +44,23 @@ def test_objectives_smoke(tmp_path, data_root):
     pm.execute_notebook(str(project_root()/'nbs/experiments/objectives.ipynb'), str(tmp_path/'report.ipynb'), parameters={**params, 'report_only': True},
                         progress_bar=False, kernel_name='python3')
     assert 'to run' not in (tmp_path/'report.ipynb').read_text() and (out/'dl'/'table.csv').is_file()   # tables only, no run started
+
+def test_sampling_study_smoke(tmp_path, data_root):
+    "The sampling-study runner on a tiny grid: two samplers, one k, one seed, two steps; tests, diagnostics and plots; a second run trains nothing."
+    out = tmp_path/'ss'
+    params = dict(out_dir=str(out), samplers='stratified,topk', ks='2', seeds='42', transfers='dl', max_steps=2, batch_size=4, rounds=1,
+                  eval_sets='dl19-rerank')
+    nb = str(project_root()/'nbs/experiments/sampling_study.ipynb')
+    pm.execute_notebook(nb, str(tmp_path/'run.ipynb'), parameters=params, progress_bar=False, kernel_name='python3')
+    import pandas as pd
+    tb = pd.read_csv(out/'dl'/'table.csv')
+    assert sorted(tb.sampler) == ['stratified', 'topk'] and (tb.seeds == 1).all() and tb['mean'].between(0, 1).all()
+    ts = pd.read_csv(out/'dl'/'tests.csv')
+    assert list(ts.a) == ['sampler=stratified k=2'] and list(ts.b) == ['sampler=topk k=2'] and (ts.p_holm >= ts.p).all()
+    gs = pd.read_csv(out/'dl'/'group_stats.csv').set_index('sampler')
+    assert gs.var_ratio['topk'] < gs.var_ratio['stratified']   # top-K keeps less of the teacher's variance than stratified
+    sv = pd.read_csv(out/'dl'/'stats_vs_quality.csv')
+    assert list(sv.diagnostic) == ['var_ratio', 'H_gap'] and (sv.cells == 2).all()
+    assert (out/'dl'/'samplers.png').stat().st_size > 0 and (out/'dl'/'ndcg_vs_stats.png').stat().st_size > 0
+    pm.execute_notebook(nb, str(tmp_path/'again.ipynb'), parameters=params, progress_bar=False, kernel_name='python3')
+    assert (tmp_path/'again.ipynb').read_text().count(' 0 to run') == 1
