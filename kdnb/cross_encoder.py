@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from .core import InputError, get_device, get_dtype
 from .data import Pool, Run
 from .students import Student, STUDENT_JSON, check_texts, flatten_groups, _read_json, save_student, load_saved
-from .teacher import token_budget_batches, default_token_budget, _pad, _Prefetch, rerank_pool
+from .teacher import token_budget_batches, default_token_budget, _pad, _Prefetch, rerank_pool, padded_parts
 from .zoo import resolve_model, hf_kwargs
 
 # %% auto #0
@@ -96,10 +96,8 @@ def collate(self:CrossEncoderStudent, queries:Sequence[str], # B query texts
     "A training batch: the B(1+k) pairs in length-sorted sub-batches of at most `train_tokens` padded tokens, the order that undoes the sort, the group size."
     flat, n = flatten_groups(queries, groups)
     enc = self.encode_pairs([q for q in queries for _ in range(n)], flat)
-    lens, pad = [len(x) for x in enc['input_ids']], self.tokenizer.pad_token_id or 0
-    parts = token_budget_batches(lens, self.train_tokens)
-    if sum(len(b) * max(lens[i] for i in b) for b in parts) > (1 - self.split_gain) * len(lens) * max(lens): parts = [np.arange(len(lens))]   # little padding saved: one batch runs faster
-    return dict(x=[_pad(enc, b, pad) for b in parts], order=torch.from_numpy(np.argsort(np.concatenate(parts))), n=n)
+    x, order = padded_parts(enc, self.train_tokens, self.split_gain, self.tokenizer.pad_token_id or 0)
+    return dict(x=x, order=order, n=n)
 
 @patch
 def forward(self:CrossEncoderStudent, batch:dict, # From `collate`

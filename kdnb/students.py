@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from fastcore.basics import patch
 from .core import InputError, get_device, get_dtype
 from .data import Pool, Run
-from .teacher import token_budget_batches, default_token_budget, _Prefetch, _pad
+from .teacher import token_budget_batches, default_token_budget, _Prefetch, _pad, padded_parts
 from .zoo import ZOO, _ALIASES, zoo_record, resolve_model, hf_kwargs, atomic_dir, _lacks_pooler
 
 # %% auto #0
@@ -298,27 +298,49 @@ def embed(self:BiEncoder, features:dict[str, Tensor], encoder:nn.Module|None=Non
 
 # %% ../nbs/09_students.ipynb #6b69df9e
 @patch
-def score_features(self:BiEncoder,
-                   q_features:dict[str, Tensor], # B tokenized queries
-                   p_features:dict[str, Tensor], # B(1+k) tokenized passages, each query's group together
-                   inbatch:bool=False # Score every query against every passage
-                  ) -> Tensor:
-    "(B, 1+k) scores of each query with its group, or (B, B(1+k)) against all passages (positives first)."
-    q, p = self.embed(q_features), self.embed(p_features)
+def score_vectors(self:BiEncoder,
+                  q:Tensor, # (B, d) query vectors
+                  p:Tensor, # (B(1+k), d) passage vectors, each query's group together
+                  inbatch:bool=False # Score every query against every passage
+                 ) -> Tensor:
+    "(B, 1+k) scores of each query with its group, or (B, B(1+k)) against all passages (positives first), times `scale`."
     B, P = len(q), len(p)
     if P % B: raise InputError(f"{P} passages for {B} queries; scoring needs B*(1+k) passages, each query's group together")
     p = p.view(B, P // B, -1)
     s = q @ p.transpose(0, 1).reshape(P, -1).T if inbatch else torch.einsum('bd,bnd->bn', q, p)
     return s * self.scale if self.scale != 1 else s
 
+@patch
+def score_features(self:BiEncoder,
+                   q_features:dict[str, Tensor], # B tokenized queries
+                   p_features:dict[str, Tensor], # B(1+k) tokenized passages, each query's group together
+                   inbatch:bool=False # Score every query against every passage
+                  ) -> Tensor:
+    "`score_vectors` of tokenized texts."
+    return self.score_vectors(self.embed(q_features), self.embed(p_features), inbatch)
+
 # %% ../nbs/09_students.ipynb #e647b803
+BiEncoder.train_tokens = 16384   # padded tokens per part of a training batch's passages
+BiEncoder.split_gain = 0.2   # split the passages only when that saves at least this share of their padded tokens
+
+@patch
+def collate(self:BiEncoder, queries:Sequence[str], # B query texts
+            groups:Sequence[Sequence[str]] # B groups of 1+k passages, positive first
+           ) -> dict:
+    "A training batch: the tokenized queries, the B(1+k) passages in length-sorted parts (`padded_parts`), and the order that undoes the sort."
+    flat, _ = flatten_groups(queries, groups)
+    enc = self.tokenizer([self.passage_prefix + t for t in check_texts(flat, 'passages')], truncation=True, max_length=self.passage_max_len)
+    p, order = padded_parts(enc, self.train_tokens, self.split_gain, self.tokenizer.pad_token_id or 0)
+    return dict(q=self.tokenize_queries(queries), p=p, order=order)
+
 @patch
 def forward(self:BiEncoder,
-            batch:dict, # From `collate`: tokenized queries 'q' and passages 'p'
+            batch:dict, # From `collate`: tokenized queries 'q', passage parts 'p' and their 'order'
             inbatch:bool=False # Score every query against every passage of the batch
            ) -> dict[str, Tensor]:
     "The training step's outputs: {'scores': (B, 1+k), or (B, B(1+k)) in-batch}."
-    return dict(scores=self.score_features(batch['q'], batch['p'], inbatch))
+    p = torch.cat([self.embed(x) for x in batch['p']])[batch['order'].to(self.device)]
+    return dict(scores=self.score_vectors(self.embed(batch['q']), p, inbatch))
 
 # %% ../nbs/09_students.ipynb #e7d8cca8
 @patch

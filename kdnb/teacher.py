@@ -15,7 +15,7 @@ from .data import Pool, Run
 
 # %% auto #0
 __all__ = ['PRECISION_TOL', 'token_budget_batches', 'default_token_budget', 'resolve_precision', 'score_tolerance',
-           'quantize_int8', 'CrossEncoder', 'encoder_flops', 'rerank_pool']
+           'padded_parts', 'quantize_int8', 'CrossEncoder', 'encoder_flops', 'rerank_pool']
 
 # %% ../nbs/04_teacher.ipynb #278b2fce
 def token_budget_batches(lengths:Sequence[int], # Token length of each item
@@ -85,6 +85,18 @@ class _Prefetch(threading.Thread):
             if isinstance(e, StopIteration): return
             if e is not None: raise e
             yield x
+
+# %% ../nbs/04_teacher.ipynb #e0801ee6
+def padded_parts(enc, # Encoded items, unpadded (a tokenizer's output lists)
+                 tokens_per_batch:int, # Padded-token budget of a part
+                 min_gain:float, # Split only when the parts save at least this share of the padded tokens
+                 pad_id:int # The padding token id
+                ) -> tuple[list[dict], Tensor]:
+    "The items as length-sorted padded parts within the budget (or one batch when that saves too little), and the order that undoes the sort."
+    lens = [len(x) for x in enc['input_ids']]
+    parts = token_budget_batches(lens, tokens_per_batch)
+    if sum(len(b) * max(lens[i] for i in b) for b in parts) > (1 - min_gain) * len(lens) * max(lens): parts = [np.arange(len(lens))]
+    return [_pad(enc, b, pad_id) for b in parts], torch.from_numpy(np.argsort(np.concatenate(parts)))
 
 # %% ../nbs/04_teacher.ipynb #4625137e
 def quantize_int8(model:torch.nn.Module) -> torch.nn.Module:
