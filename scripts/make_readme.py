@@ -174,7 +174,44 @@ def objectives_table():
     if not parts: sys.exit("outputs/objectives/*/table.csv are missing: the README's objectives table is generated from them")
     return '\n\n'.join(parts)
 
-TABLES = {'objectives': objectives_table, 'teacher': teacher_table, 'encode': encode_table, 'keys': keys_table, 'summary': summary_table, 'distill': distill_table,
+def sampling_table():
+    "The sampling study, from outputs/sampling_study/<transfer>/ (nbs/experiments/sampling_study.ipynb)."
+    import pandas as pd
+    base = root/'outputs'/'sampling_study'; parts = []
+    names = {'scifact': ('SciFact-train', 'scifact-full'), 'dl': ('DL21 + DL22', 'dl19-full')}
+    for d in sorted(p for p in base.iterdir() if (p/'table.csv').is_file()) if base.is_dir() else []:
+        name, home = names.get(d.name, (d.name, None))
+        g, tb = json.loads((d/'grid.json').read_text()), pd.read_csv(d/'table.csv', dtype={'k': str})
+        ts, sv = pd.read_csv(d/'tests.csv'), pd.read_csv(d/'stats_vs_quality.csv')
+        gs = pd.read_csv(d/'group_stats.csv', dtype={'k': str}).groupby(['sampler', 'k'])[['var_ratio', 'H_gap', 'best_step']].mean()
+        m = json.loads(next(d.glob('*/seed*/metrics.json')).read_text())
+        sets = [e for e in m if e in set(tb.set)]
+        ref = '; '.join(f"{e}{' (in domain)' if e == home else ''}: BM25 {m[e]['BM25']['nDCG@10']:.4f}, the student before training "
+                        f"{m[e]['student before']['nDCG@10']:.4f}" for e in sets)
+        rows = ["| sampler | k | " + ' | '.join(sets) + " | variance ratio | entropy gap | step chosen |", "|---|---:|" + "---:|" * (len(sets) + 3)]
+        for smp in g['factors']['sampler']:
+            for k in map(str, g['factors']['k']):
+                r = tb[(tb.sampler == smp) & (tb.k == k)].set_index('set')
+                if not len(r): continue
+                cells = [f"{r['mean'][e]:.4f}{'' if pd.isna(r['sd'][e]) else f' ± {r.sd[e]:.4f}'} ({int(r.seeds[e])})" if e in r.index else '' for e in sets]
+                q = gs.loc[(smp, k)]
+                rows.append(f"| `{smp}` | {k} | " + ' | '.join(cells) + f" | {q.var_ratio:.3f} | {q.H_gap:+.3f} | {q.best_step:.0f} |")
+        sig = ts[ts.p_holm < 0.05]
+        tests = ["| a | b | set | Δ nDCG@10 | p (Holm) |", "|---|---|---|---:|---:|"] + [
+            f"| {r.a} | {r.b} | {r.set} | {r.delta:+.4f} {'▲' if r.delta > 0 else '▼'} | {_p(r.p_holm)} |" for _, r in sig.iterrows()]
+        cor = ["| set | diagnostic | Spearman ρ | p | cells |", "|---|---|---:|---:|---:|"] + [
+            f"| {r.set} | {r.diagnostic} | {r.rho:+.3f} | {r.p:.3g} | {int(r.cells)} |" for _, r in sv.iterrows()]
+        parts.append(f"**Trained on {name}** (`outputs/sampling_study/{d.name}/`; plots `samplers.png`, `ndcg_vs_stats.png`). nDCG@10, mean ± sd "
+                     f"over seeds (seeds in brackets), and what the cell's training groups kept of the teacher's scores (mean over seeds); "
+                     f"for reference, {ref}.\n\n" + '\n'.join(rows)
+                     + f"\n\n`{g['factors']['sampler'][0]}` against each other sampler at the same k: {len(ts)} paired t-tests over queries "
+                       f"(seeds averaged), Holm-corrected; {len(sig)} significant" + (':\n\n' + '\n'.join(tests) if len(sig) else '.')
+                     + "\n\nDoes what the groups keep predict the student? Rank correlation across cells of the mean nDCG@10 with the groups' "
+                       "variance ratio and entropy gap:\n\n" + '\n'.join(cor))
+    if not parts: sys.exit("outputs/sampling_study/*/table.csv are missing: the README's sampling-study table is generated from them")
+    return '\n\n'.join(parts)
+
+TABLES = {'sampling': sampling_table, 'objectives': objectives_table, 'teacher': teacher_table, 'encode': encode_table, 'keys': keys_table, 'summary': summary_table, 'distill': distill_table,
           'tuning': tuning_table}
 
 def fill(md):
