@@ -18,8 +18,8 @@ from .core import InputError, get_device, get_dtype, project_path, publish_dir
 from .losses import get_loss
 
 # %% auto #0
-__all__ = ['GroupData', 'batch_plan', 'TrainConfig', 'rng_state', 'set_rng_state', 'set_dropout', 'param_groups', 'plot_curves',
-           'check_serves', 'Trainer', 'train']
+__all__ = ['EAGER_MAX_LEN', 'GroupData', 'batch_plan', 'TrainConfig', 'rng_state', 'set_rng_state', 'set_dropout', 'param_groups',
+           'plot_curves', 'set_attention', 'train_attention', 'check_serves', 'Trainer', 'train']
 
 # %% ../nbs/10_training.ipynb #656624f5
 class GroupData:
@@ -110,6 +110,7 @@ class TrainConfig:
     seed:int=42 # Seed for data order, dropout and everything else
     log_every:int=10 # Log the training loss every this many steps
     num_workers:int=0 # DataLoader workers for tokenization
+    attention:str='auto' # Attention kernels while training: 'auto' ('length' on a CPU, the model's own elsewhere), 'length' (eager for short batches, SDPA for long ones), '' (the model's own), or a transformers name
     def total_steps(self, n_batches:int) -> int:
         "Optimizer steps in the run, for `n_batches` batches per epoch."
         per_epoch = max(1, n_batches // self.grad_accum)
@@ -174,6 +175,36 @@ def plot_curves(log:str|Path, # A run's `log.jsonl`
     if path: fig.savefig(path, dpi=120)
     return fig
 
+# %% ../nbs/10_training.ipynb #0bcfcdec
+EAGER_MAX_LEN = 160   # 'length': eager attention up to this many tokens per sequence, SDPA above
+
+def _by_length(module, args, kwargs):
+    "Forward pre-hook: eager attention for a batch of short sequences, SDPA for long ones."
+    x = kwargs.get('input_ids', kwargs.get('attention_mask', args[0] if args else None))
+    module.config._attn_implementation = 'eager' if x is not None and x.shape[-1] <= EAGER_MAX_LEN else 'sdpa'
+
+def set_attention(model:torch.nn.Module, # A student or any module
+                  impl:str # A transformers attention implementation ('eager', 'sdpa'), or 'length' (chosen batch by batch)
+                 ) -> Callable:
+    "Switch every transformers model inside `model` to `impl`; returns a function that undoes it."
+    from transformers import PreTrainedModel
+    ms = [m for m in model.modules() if isinstance(m, PreTrainedModel)]
+    old = {m: m.config._attn_implementation for m in ms}
+    hooks = [m.register_forward_pre_hook(_by_length, with_kwargs=True) for m in ms] if impl == 'length' else []
+    if impl != 'length':
+        for m in ms: m.set_attn_implementation(impl)
+    def restore():
+        for h in hooks: h.remove()
+        for m, x in old.items(): m.config._attn_implementation = x
+    return restore
+
+def train_attention(setting:str, # `TrainConfig.attention`
+                    device:torch.device # The student's device
+                   ) -> str|None:
+    "The attention implementation to train with, or None to keep the model's own."
+    if setting == 'auto': return 'length' if device.type == 'cpu' else None
+    return setting or None
+
 # %% ../nbs/10_training.ipynb #fc8cb979
 def check_serves(student, # A kdnb student, or its class
                  loss # A `ScoreLoss` (`get_loss`)
@@ -203,6 +234,7 @@ class Trainer:
         self.dtype = get_dtype(cfg.precision, self.device); self.amp = self.dtype != torch.float32   # autocast on CUDA and on a CPU
         if cfg.grad_checkpointing: student.gradient_checkpointing_enable()
         if cfg.dropout is not None: set_dropout(student, cfg.dropout)
+        a = train_attention(cfg.attention, self.device); self.restore_attention = set_attention(student, a) if a else (lambda: None)   # `fit` calls it
         torch.manual_seed(cfg.seed); random.seed(cfg.seed); np.random.seed(cfg.seed)
         self.model = student
         if self.world > 1:
@@ -346,7 +378,7 @@ def fit(self:Trainer, resume:bool=True, # Continue from `out/last` when it exist
             self.epoch, self.pos = self.epoch + 1, 0
             continue
         if self.step >= self.total and not c.eval_every and self.pos: self.evaluate()
-    bar.close()
+    bar.close(); self.restore_attention()   # the model's own kernels again
     if self.main and not stopped and (self.out/'log.jsonl').is_file(): plot_curves(self.out/'log.jsonl', self.out/'curves.png')
     return dict(step=self.step, total=self.total, epoch=self.epoch, best=self.best, metric=self.metric, out=str(self.out), stopped=stopped)
 

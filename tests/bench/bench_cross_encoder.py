@@ -40,6 +40,8 @@ ap.add_argument('--no-speed', action='store_true', help='skip the speed parts (t
 ap.add_argument('--seeds', default='42,43,44'); ap.add_argument('--quality-train', default='dl21-bm25,dl22-bm25')
 ap.add_argument('--quality-steps', type=int, default=45); ap.add_argument('--quality-batch-size', type=int, default=32)
 ap.add_argument('--quality-lr', type=float, default=1e-4); ap.add_argument('--quality-rounds', type=int, default=4)
+ap.add_argument('--train-tokens', type=int, default=0, help="kdnb's padded tokens per sub-batch (CrossEncoderStudent.train_tokens); 0: the default")
+ap.add_argument('--attention', default='auto', help="kdnb's attention kernels while training (TrainConfig.attention)")
 a = ap.parse_args()
 data = bench_groups(a.train, a.k, a.steps, a.batch_size); n = len(data)
 print(f"{n} groups of 1+{a.k}; {a.steps} steps of {a.batch_size}; {a.student}; {a.precision}; torch {torch.get_num_threads()} threads", flush=True)
@@ -47,8 +49,9 @@ print(f"{n} groups of 1+{a.k}; {a.steps} steps of {a.batch_size}; {a.student}; {
 def kdnb_run(init, out, data=data, steps=a.steps, batch_size=a.batch_size, lr=a.lr, seed=0):
     seed_everything(seed)
     st = CrossEncoderStudent.load(init, device='cpu', precision=a.precision)
+    if a.train_tokens: st.train_tokens = a.train_tokens
     cfg = TrainConfig(loss='margin_mse', lr=lr, batch_size=batch_size, max_steps=steps, warmup_ratio=0.1, seed=seed, save_every=10**9,
-                      log_every=1, max_grad_norm=1.0, weight_decay=0.01, dropout=0.0, precision=a.precision)
+                      log_every=1, max_grad_norm=1.0, weight_decay=0.01, dropout=0.0, precision=a.precision, attention=a.attention)
     t = time.perf_counter(); train(st, data, out, cfg, resume=False, progress=False); total = time.perf_counter() - t
     ends = [r['elapsed'] for r in map(json.loads, (Path(out)/'log.jsonl').read_text().splitlines()) if 'loss' in r]   # each step's end
     st.eval().save(Path(out)/'model')
@@ -80,7 +83,7 @@ def st_run(init, out, data=data, steps=a.steps, batch_size=a.batch_size, lr=a.lr
 import sentence_transformers
 res = dict(device=f"cpu, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)", cpu_bf16_native=cpu_bf16_native(),
            student=f"{a.student} + new one-logit head", train=a.train, steps=a.steps, batch_size=a.batch_size, k=a.k, lr=a.lr,
-           precision=a.precision, loss='MarginMSE', sentence_transformers=sentence_transformers.__version__, note=a.note, groups_per_s={},
+           precision=a.precision, loss='MarginMSE', train_tokens=a.train_tokens or CrossEncoderStudent.train_tokens, attention=a.attention, sentence_transformers=sentence_transformers.__version__, note=a.note, groups_per_s={},
            groups_per_s_steady={})
 with tempfile.TemporaryDirectory() as d:
     d = Path(d); init = CrossEncoderStudent(a.student, device='cpu', seed=0).save(d/'init')
@@ -107,7 +110,7 @@ if a.quality:
                 per[name].append(per_query(rerank_cross(m, pool, progress=False), qrels, ['nDCG@10'])['nDCG@10'])
                 print(f"seed {seed}, {name}: DL19 re-rank nDCG@10 {per[name][-1].mean():.4f}", flush=True)
     kq, sq = (pd.concat(per[n], axis=1).mean(axis=1) for n in ('kdnb', 'sentence-transformers')); t = paired_ttest(kq, sq)
-    qres = dict(device=res['device'], student=res['student'], precision=a.precision, loss='MarginMSE', k=a.k, train=a.quality_train,
+    qres = dict(device=res['device'], student=res['student'], precision=a.precision, loss='MarginMSE', train_tokens=a.train_tokens or CrossEncoderStudent.train_tokens, attention=a.attention, k=a.k, train=a.quality_train,
                 steps=a.quality_steps, batch_size=a.quality_batch_size, lr=a.quality_lr, rounds=a.quality_rounds, seeds=a.seeds,
                 set='dl19-rerank', measure='nDCG@10', per_seed={n: [round(float(x.mean()), 4) for x in v] for n, v in per.items()},
                 mean={'kdnb': round(float(kq.mean()), 4), 'sentence-transformers': round(float(sq.mean()), 4)},
