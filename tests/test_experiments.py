@@ -64,3 +64,18 @@ def test_sampling_study_smoke(tmp_path, data_root):
     assert (out/'dl'/'samplers.png').stat().st_size > 0 and (out/'dl'/'ndcg_vs_stats.png').stat().st_size > 0
     pm.execute_notebook(nb, str(tmp_path/'again.ipynb'), parameters=params, progress_bar=False, kernel_name='python3')
     assert (tmp_path/'again.ipynb').read_text().count(' 0 to run') == 1
+
+def test_teacher_free_smoke(tmp_path, data_root):
+    "The teacher-free margins experiment on a tiny grid: two margins tuned on dev, both arms, one seed, two steps."
+    out = tmp_path/'tf'
+    params = dict(out_dir=str(out), margins='1,10', seeds='42', max_steps=2, batch_size=4, rounds=1, train='dl21-bm25', dev='dl21-bm25',
+                  eval_sets='dl19-rerank')
+    pm.execute_notebook(str(project_root()/'nbs/experiments/teacher_free.ipynb'), str(tmp_path/'run.ipynb'), parameters=params,
+                        progress_bar=False, kernel_name='python3')
+    import pandas as pd
+    dev = pd.read_csv(out/'tune'/'dev.csv'); assert len(dev) == 2 and not list((out/'tune').glob('*/seed42/per_query.csv'))   # dev only
+    tied = json.loads((out/'grid.json').read_text())['tied']['loss']
+    assert tied['margin_mse'] == {'loss_kwargs': ''} and tied['constant_margin_mse']['loss_kwargs'] == dev.loss_kwargs[dev['dev nDCG@10'].idxmax()]
+    tb = pd.read_csv(out/'table.csv'); assert sorted(tb.loss) == ['constant_margin_mse', 'margin_mse']
+    ts = pd.read_csv(out/'tests.csv'); assert (ts.ci_low <= ts.delta).all() and (ts.delta <= ts.ci_high).all() and 'nearly_same' in ts
+    assert (out/'teacher_free.png').stat().st_size > 0
