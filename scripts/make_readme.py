@@ -2,7 +2,7 @@
 Markdown cells are copied; code cells become ```python blocks; nbdev directives are dropped. A markdown line
 `{{results:NAME}}` becomes a table generated from the figures under outputs/ (see TABLES), so that no result
 in the README is typed by hand. `--check` fails when README.md is out of step with the notebook or outputs/."""
-import json, re, sys
+import json, math, re, sys
 from pathlib import Path
 root = Path(__file__).resolve().parents[1]
 
@@ -182,7 +182,8 @@ def sampling_table():
     for d in sorted(p for p in base.iterdir() if (p/'table.csv').is_file()) if base.is_dir() else []:
         name, home = names.get(d.name, (d.name, None))
         g, tb = json.loads((d/'grid.json').read_text()), pd.read_csv(d/'table.csv', dtype={'k': str})
-        ts, sv = pd.read_csv(d/'tests.csv'), pd.read_csv(d/'stats_vs_quality.csv')
+        read = lambda f, cols: pd.read_csv(d/f) if (d/f).stat().st_size > 1 else pd.DataFrame(columns=cols)   # a grid with one cell has no test
+        ts, sv = read('tests.csv', ['a', 'b', 'set', 'delta', 'p_holm']), read('stats_vs_quality.csv', ['set', 'diagnostic', 'rho', 'p', 'cells'])
         gs = pd.read_csv(d/'group_stats.csv', dtype={'k': str}).groupby(['sampler', 'k'])[['var_ratio', 'H_gap', 'best_step']].mean()
         m = json.loads(next(d.glob('*/seed*/metrics.json')).read_text())
         sets = [e for e in m if e in set(tb.set)]
@@ -200,8 +201,10 @@ def sampling_table():
         tests = ["| a | b | set | Δ nDCG@10 | p (Holm) |", "|---|---|---|---:|---:|"] + [
             f"| {r.a} | {r.b} | {r.set} | {r.delta:+.4f} {'▲' if r.delta > 0 else '▼'} | {_p(r.p_holm)} |" for _, r in sig.iterrows()]
         cor = ["| set | diagnostic | Spearman ρ | p | cells |", "|---|---|---:|---:|---:|"] + [
-            f"| {r.set} | {r.diagnostic} | {r.rho:+.3f} | {r.p:.3g} | {int(r.cells)} |" for _, r in sv.iterrows()]
-        parts.append(f"**Trained on {name}** (`outputs/sampling_study/{d.name}/`; plots `samplers.png`, `ndcg_vs_stats.png`). nDCG@10, mean ± sd "
+            f"| {r.set} | {r.diagnostic} | {r.rho:+.3f} | {r.p:.3g} | {int(r.cells)} |" for _, r in sv.dropna(subset=['rho']).iterrows()]
+        total = len(g['seeds']) * math.prod(len(v) for v in g['factors'].values()); done = len(list(d.glob('*/seed*/run_info.json')))
+        parts.append(f"**Trained on {name}** (`outputs/sampling_study/{d.name}/`; plots `samplers.png`, `ndcg_vs_stats.png`): "
+                     f"{done} of the grid's {total} runs finished{' (it runs seed by seed and resumes where it stopped)' if done < total else ''}. nDCG@10, mean ± sd "
                      f"over seeds (seeds in brackets), and what the cell's training groups kept of the teacher's scores (mean over seeds); "
                      f"for reference, {ref}.\n\n" + '\n'.join(rows)
                      + f"\n\n`{g['factors']['sampler'][0]}` against each other sampler at the same k: {len(ts)} paired t-tests over queries "

@@ -119,13 +119,11 @@ def test_encoding_order_and_mode(tiny):
 
 def test_tokenized_batches_cross_processes(tiny):
     st = BiEncoder(str(tiny), device='cpu')
-    pairs = [(Q, [p for g in DOCS for p in g])]
-    dl = torch.utils.data.DataLoader(pairs, batch_size=None, num_workers=1,
-                                     collate_fn=lambda x: (st.tokenize_queries(x[0]), st.tokenize_passages(x[1])))
-    (q, p), = list(dl)
-    assert all(isinstance(v, torch.Tensor) for v in {**q, **p}.values())
-    pickle.loads(pickle.dumps(q))
-    with torch.no_grad(): torch.testing.assert_close(st(dict(q=q, p=p))["scores"], st.score_groups(Q, DOCS))
+    dl = torch.utils.data.DataLoader([(Q, DOCS)], batch_size=None, num_workers=1, collate_fn=lambda x: st.collate(*x))
+    b, = list(dl)
+    assert all(isinstance(v, torch.Tensor) for x in (b['q'], *b['p']) for v in x.values()) and isinstance(b['order'], torch.Tensor)
+    pickle.loads(pickle.dumps(b))
+    with torch.no_grad(): torch.testing.assert_close(st(b)["scores"], st.score_groups(Q, DOCS))
 
 def test_gradient_checkpointing(tiny):
     st = BiEncoder(str(tiny), device='cpu'); st.train()
