@@ -272,9 +272,9 @@ class BiEncoder(Student):
 
 # %% ../nbs/09_students.ipynb #51cd8833
 @patch
-def _tok(self:BiEncoder, texts, prefix, max_len, what):
-    enc = self.tokenizer([prefix + t for t in check_texts(texts, what)], padding=True, truncation=True,
-                         max_length=max_len, return_tensors='pt')
+def _tok(self:BiEncoder, texts, prefix, max_len, what, padded=True):
+    enc = self.tokenizer([prefix + t for t in check_texts(texts, what)], padding=padded, truncation=True,
+                         max_length=max_len, return_tensors='pt' if padded else None)
     return dict(enc)
 
 @patch
@@ -329,7 +329,7 @@ def collate(self:BiEncoder, queries:Sequence[str], # B query texts
            ) -> dict:
     "A training batch: the tokenized queries, the B(1+k) passages in length-sorted parts (`padded_parts`), and the order that undoes the sort."
     flat, _ = flatten_groups(queries, groups)
-    enc = self.tokenizer([self.passage_prefix + t for t in check_texts(flat, 'passages')], truncation=True, max_length=self.passage_max_len)
+    enc = self._tok(flat, self.passage_prefix, self.passage_max_len, 'passages', padded=False)
     p, order = padded_parts(enc, self.train_tokens, self.split_gain, self.tokenizer.pad_token_id or 0)
     return dict(q=self.tokenize_queries(queries), p=p, order=order)
 
