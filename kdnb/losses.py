@@ -15,7 +15,7 @@ from .core import InputError
 __all__ = ['LOSSES', 'check_scores', 'check_teacher', 'pointwise_mse', 'margin_mse', 'constant_margin_mse', 'infonce',
            'inbatch_infonce', 'own_group', 'margin_mse_inbatch', 'kl_distill', 'pointwise_bce', 'distill_ranknet',
            'approx_ranks', 'average_ranks', 'adr_mse', 'ScoreLoss', 'get_loss', 'flops', 'l1_reg', 'reg_weight',
-           'splade_loss']
+           'splade_loss', 'vector_mse']
 
 # %% ../nbs/08_losses.ipynb #78eb7961
 def _shape(x): return tuple(x.shape)
@@ -301,3 +301,27 @@ def splade_loss(s:Tensor, # Student scores, (B, 1+k), from the sparse vectors' d
     return (loss, {'distill': base.detach(), 'reg_q': rq.detach(), 'reg_d': rd.detach(), 'lambda_q': lq, 'lambda_d': ld}) if return_parts else loss
 
 LOSSES['splade'] = splade_loss
+
+# %% ../nbs/08_losses.ipynb #b38ab024
+def vector_mse(s:Tensor, # Student scores, (B, 1+k)
+               t:Tensor|None, # Teacher scores, (B, 1+k); None for a score loss that needs none
+               q_vecs:Tensor, # The student's query vectors, (B, d)
+               p_vecs:Tensor, # The student's passage vectors, (B(1+k), d)
+               q_teacher:Tensor, # The teacher's vectors of the same queries, (B, d)
+               p_teacher:Tensor, # The teacher's vectors of the same passages, (B(1+k), d)
+               weight:float=1.0, # Weight w of the vector term
+               distill:str|Callable='margin_mse', # The score loss: a name in `LOSSES` or a function
+               return_parts:bool=False, # Also return the parts, for logging
+               **kw # Options of the score loss, such as `temperature`
+              ) -> Tensor|tuple[Tensor,dict]:
+    "Score distillation plus `weight` times the mean squared distance between the student's and the teacher's vector of every text."
+    fn = _get_fn(distill) if isinstance(distill, str) else distill
+    f = lambda x: x if x.dtype == torch.float64 else x.float()   # bf16 vectors compared in fp32
+    u, v = f(torch.cat([q_vecs, p_vecs])), f(torch.cat([q_teacher, p_teacher]))
+    if u.shape != v.shape: raise InputError(f"vector_mse: the student's vectors have shape {_shape(u)} but the teacher's {_shape(v)}")
+    base = fn(s, t, **kw) if _takes_teacher(fn) else fn(s, **kw)
+    vec = ((u - v)**2).sum(-1).mean()
+    loss = base + weight * vec
+    return (loss, {'distill': base.detach(), 'vectors': vec.detach()}) if return_parts else loss
+
+LOSSES['vector_mse'] = vector_mse

@@ -11,6 +11,7 @@ from typing import Sequence
 import numpy as np, pandas as pd
 from .core import InputError, project_path, seed_everything, settings, publish_dir
 from .answer_key import KEYS, key_pool, key_qrels, load_key, key_dir, build_named_key, stable_hash
+from .self_distill import cut_layers, teacher_key, rescore_groups, teach_vectors, TEACHER_VECTORS
 
 # %% auto #0
 __all__ = ['EVAL_SETS', 'ZOO_STUDENT', 'SEARCH', 'POSITIVES', 'TEACHER', 'GUARD', 'PER_QUERY', 'PROTOCOL', 'named_key',
@@ -18,8 +19,9 @@ __all__ = ['EVAL_SETS', 'ZOO_STUDENT', 'SEARCH', 'POSITIVES', 'TEACHER', 'GUARD'
            'shared_with_tests', 'dev_split', 'student_kind', 'student_class', 'make_student', 'can_index',
            'student_index', 'student_rerank', 'DevSet', 'dev_sets', 'DevEval', 'training_groups', 'cached_rerank',
            'eval_matrix', 'interpolate', 'parse_alphas', 'guard_sets', 'choose_alpha', 'interpolation_table',
-           'DistillConfig', 'check_student', 'dev_curve', 'prepare', 'distill', 'write_results', 'plot_gains',
-           'write_report', 'distill_seeds', 'gain_table', 'gain_markdown', 'trial_settings', 'trials_table']
+           'DistillConfig', 'check_student', 'dev_curve', 'prepare', 'taught_vectors', 'train_student', 'distill',
+           'write_results', 'plot_gains', 'write_report', 'distill_seeds', 'gain_table', 'gain_markdown',
+           'trial_settings', 'trials_table']
 
 # %% ../nbs/12_pipeline.ipynb #3eeeb8d3
 def named_key(name:str # A key of `KEYS`
@@ -150,12 +152,14 @@ def student_class(kind:str # A student kind
 
 def make_student(model:str, # Zoo name, folder or hub id
                  kind:str|None=None, # The student kind to make (e.g. 'cross-encoder' on a bi-encoder's backbone); None: the model's own
+                 layers:int=0, # Keep the encoder's first this many layers (`cut_layers`); 0: all
                  **settings # Settings (scale, max lengths, precision...): those the student's class takes are passed, None ones dropped
                 ):
-    "A student of the right class for `model` (or of `kind`)."
+    "A student of the right class for `model` (or of `kind`), cut to its first `layers` layers if asked."
     import inspect
     cls = student_class(kind or student_kind(model)); ok = inspect.signature(cls.__init__).parameters
-    return cls(model, **{k: v for k, v in settings.items() if k in ok and v is not None})
+    st = cls(model, **{k: v for k, v in settings.items() if k in ok and v is not None})
+    return cut_layers(st, layers) if layers else st
 
 def can_index(student # A kdnb student, or its class
              ) -> bool:
@@ -236,7 +240,9 @@ def training_groups(train:str|Sequence[str], # Training set names (keys)
                     sampler='stratified', # Negative sampler (see `kdnb.sampling.SAMPLERS`)
                     k:int=8, # Negatives per group
                     rounds:int=2, # Groups per query (independent samples); with weights, the total before mixing
-                    seed:int=42 # Seed of the sampling
+                    seed:int=42, # Seed of the sampling
+                    teacher:str='', # Whose scores the groups carry: '' the keys' cross-encoder; a bi-encoder's name: its scores of the same groups (`teacher_key`; the sampler still reads the keys' own)
+                    scale:float=20.0 # A bi-encoder teacher's scores are scale x similarity (the student's units)
                    ):
     "The training groups of the named sets, mixed by weight, without the held-out queries: (`GroupData`, info)."
     import datasets
@@ -250,12 +256,12 @@ def training_groups(train:str|Sequence[str], # Training set names (keys)
     for n in sets:
         key, pool = named_key(n), key_pool(n); texts.update(pool.passages)
         dups[n] = shared_with_tests(n)
-        sc = key.scores(); keys[n] = (sc[~sc.qid.isin(exclude | dups[n])], pool)
+        sc = key.scores(); keys[n] = (sc[~sc.qid.isin(exclude | dups[n])], pool, teacher_key(n, teacher, scale, progress=False) if teacher else key)
         qn[n] = keys[n][0].qid.nunique()
     total = rounds * sum(qn.values())
     parts, info = [], {}
     for i, n in enumerate(sets):
-        sc, pool = keys[n]
+        sc, pool, tk = keys[n]
         qrels, mg = key_qrels(n) if positives == 'qrels' else (None, 1)
         want = None if w is None else round(w[n] * total)
         r_n = rounds if want is None else max(1, math.ceil(want / max(qn[n], 1)))
@@ -265,8 +271,9 @@ def training_groups(train:str|Sequence[str], # Training set names (keys)
             ds = datasets.concatenate_datasets(rs)
         if want is not None and want < len(ds): ds = ds.select(sorted(np.random.default_rng([seed, i]).choice(len(ds), want, replace=False)))
         if want == 0: continue
+        if teacher: ds = rescore_groups(ds, tk)   # every teacher trains on the same groups: only the scores differ
         parts.append(ds)
-        info[n] = dict(queries=len(set(ds['qid'])), groups=len(ds), weight=None if w is None else round(w[n], 4), shared_with_tests=sorted(dups[n]),
+        info[n] = dict(queries=len(set(ds['qid'])), groups=len(ds), teacher=tk.columns[0], weight=None if w is None else round(w[n], 4), shared_with_tests=sorted(dups[n]),
                        positives='qrels' if qrels is not None else 'teacher top', skipped=sorted({str(c.message) for c in caught}),
                        score_stats=merge_score_stats([groups_info(r) for r in rs]))   # of the groups drawn, before any mixing cut
     return GroupData(datasets.concatenate_datasets(parts), texts), info
@@ -400,7 +407,9 @@ class DistillConfig:
     "Every setting of a distillation run; the defaults are the ones chosen on dev (see the pipeline chapter)."
     student:str='paraphrase-MiniLM-L3-v2' # Zoo name, folder or hub id of the student before distillation
     kind:str='' # Student kind: '' the model's own (`student_kind`), or another, such as 'cross-encoder' on a bi-encoder's backbone
+    layers:int=0 # Keep the student's first this many encoder layers (`cut_layers`, e.g. 3 of all-MiniLM-L6-v2); 0: all
     train:str='scifact-train-bm25' # Training sets: comma-separated keys of `KEYS` with role 'train'
+    teacher:str='' # Whose scores the student learns: '' the keys' cross-encoder; a bi-encoder (zoo name, folder, hub id): its scores of the same pairs, and its vectors for `vector_mse`
     weights:str='' # Mixing weights, one per training set (comma-separated); '': each set as it comes
     positives:str='qrels' # 'qrels' (judged positives where the key has judgments, else the teacher's top) or 'teacher' (no human labels)
     dev:str='scifact-train-bm25,dl21-bm25' # Keys whose held-out judged queries form the dev sets
@@ -459,7 +468,13 @@ def prepare(cfg:DistillConfig # The run's settings
     sets = training_sets(cfg.train); mix_weights(sets, cfg.weights or None); tests = eval_sets(cfg.eval_sets)
     from kdnb.training import check_serves
     check_student(cfg.student); cls = student_class(cfg.kind or student_kind(cfg.student))
-    check_serves(cls, get_loss(cfg.loss, **_kwargs(cfg.loss_kwargs)))
+    if cfg.layers < 0: raise InputError(f"layers must be 0 (all) or a number of layers to keep, got {cfg.layers}")
+    loss = get_loss(cfg.loss, **_kwargs(cfg.loss_kwargs))
+    if cfg.teacher:
+        check_student(cfg.teacher)
+        if (k := student_kind(cfg.teacher)) != 'bi-encoder': raise InputError(f"a teacher other than the keys' must be a bi-encoder; {cfg.teacher!r} makes a {k} student", id=cfg.teacher)
+    elif taught_vectors(cfg): raise InputError(f"the loss {cfg.loss!r} matches a teacher's vectors: name a bi-encoder `teacher`")
+    check_serves(cls, loss, given=TEACHER_VECTORS if cfg.teacher else ())
     full = [s for s in tests if 'key' not in EVAL_SETS[s]]
     if full and not can_index(cls): raise InputError(f"a {cls.kind} student only re-ranks; the full-retrieval sets {', '.join(full)} need an index: "
                                                      f"choose re-ranking sets ({', '.join(s for s in EVAL_SETS if 'key' in EVAL_SETS[s])})")
@@ -488,6 +503,20 @@ def _done(d:Path, cfg:DistillConfig,
 
 
 # %% ../nbs/12_pipeline.ipynb #0e72f330
+def taught_vectors(cfg:DistillConfig # The run's settings
+                  ) -> bool:
+    "Whether the run's loss matches a teacher's vectors (`vector_mse`): its student then trains with `teach_vectors`."
+    from kdnb.losses import get_loss
+    return bool(set(TEACHER_VECTORS) & set(get_loss(cfg.loss, **_kwargs(cfg.loss_kwargs)).needs))
+
+def train_student(cfg:DistillConfig # The run's settings
+                 ):
+    "The student a run trains: `cfg.student` cut to `cfg.layers`, with the bi-encoder teacher's vectors attached when the loss matches them."
+    st = make_student(cfg.student, cfg.kind or None, cfg.layers, scale=cfg.scale, query_max_len=cfg.query_max_len, passage_max_len=cfg.passage_max_len,
+                      precision=cfg.precision, truncate_queries=True)
+    if taught_vectors(cfg): teach_vectors(st, make_student(cfg.teacher, precision=cfg.precision))
+    return st
+
 def distill(out_dir:str|Path, # Run folder, relative to the project root; rerunning it resumes
             config:DistillConfig|None=None, # Settings; or pass them as keywords
             progress:bool=True, # Show progress bars
@@ -504,9 +533,8 @@ def distill(out_dir:str|Path, # Run folder, relative to the project root; rerunn
     seed_everything(cfg.seed)
     dev_q = {d.name: sorted(d.queries) for d in p['devs']}
     data, ginfo = training_groups(p['sets'], cfg.weights or None, {q for qs in dev_q.values() for q in qs}, cfg.positives,
-                                  cfg.sampler, cfg.k, cfg.rounds, cfg.seed)
-    st = make_student(cfg.student, cfg.kind or None, scale=cfg.scale, query_max_len=cfg.query_max_len, passage_max_len=cfg.passage_max_len, precision=cfg.precision,
-                      truncate_queries=True)
+                                  cfg.sampler, cfg.k, cfg.rounds, cfg.seed, cfg.teacher, cfg.scale)
+    st = train_student(cfg); teacher = make_student(cfg.teacher, precision=cfg.precision) if cfg.teacher else None   # the teacher, evaluated beside
     tc = TrainConfig(loss=cfg.loss, loss_kwargs=_kwargs(cfg.loss_kwargs), lr=cfg.lr, batch_size=cfg.batch_size, epochs=cfg.epochs,
                      max_steps=cfg.max_steps or None, dropout=cfg.dropout, eval_every=cfg.eval_every or None, precision=cfg.precision, seed=cfg.seed,
                      log_every=5, save_every=50, metric=DevEval.metric)
@@ -522,10 +550,11 @@ def distill(out_dir:str|Path, # Run folder, relative to the project root; rerunn
     info = dict(config=asdict(cfg), groups=len(data), training_sets=ginfo, dev_queries=dev_q, train=summary,
                 best_step=best['step'], dev_best=best['eval'], dev_before=curve.iloc[0].to_dict() if len(curve) else None,
                 dev_last=curve.iloc[-1].to_dict() if len(curve) else None)
-    before = make_student(cfg.student, cfg.kind or None, query_max_len=cfg.query_max_len, passage_max_len=cfg.passage_max_len, precision=cfg.precision,
+    before = make_student(cfg.student, cfg.kind or None, cfg.layers, query_max_len=cfg.query_max_len, passage_max_len=cfg.passage_max_len, precision=cfg.precision,
                       truncate_queries=True)
     trained = after = load_student(out/'student-best', precision=cfg.precision)
     systems = {'student before': before, 'student after': trained}
+    own = {f"teacher {cfg.teacher}": teacher} if teacher is not None else {}   # a bi-encoder teacher is evaluated beside its student
     if cfg.alphas:   # WiSE-FT: the weight chosen on dev, guarded
         t = time.perf_counter()
         table = interpolation_table(before, trained, parse_alphas(cfg.alphas), DevEval(p['devs']), p['guards'],
@@ -539,7 +568,7 @@ def distill(out_dir:str|Path, # Run folder, relative to the project root; rerunn
         timings['interpolation_s'] = round(time.perf_counter() - t, 1)
     if p['tests']:
         t = time.perf_counter()
-        runs = eval_matrix(systems, p['tests'], progress=progress)
+        runs = eval_matrix(systems | own, p['tests'], cached=('student before', *own), progress=progress)
         timings['eval_s'] = round(time.perf_counter() - t, 1)
         info['metrics'] = write_results(runs, out)
     timings['total_s'] = round(time.perf_counter() - t0, 1)

@@ -222,6 +222,7 @@ class BiEncoder(Student):
     "A bi-encoder student: queries and passages encoded apart into one vector each, scored by cosine or dot product."
     kind = 'bi-encoder'
     inbatch = True
+    provides = ('q_vecs', 'p_vecs')   # its vectors, which a loss may match to a teacher's (`vector_mse`)
     def __init__(self,
                  model:str, # Zoo name, local folder (a saved student too) or hub id
                  pooling:str|None=None, # 'mean' or 'cls'; None: the model's own
@@ -334,13 +335,20 @@ def collate(self:BiEncoder, queries:Sequence[str], # B query texts
     return dict(q=self.tokenize_queries(queries), p=p, order=order)
 
 @patch
+def batch_vectors(self:BiEncoder, batch:dict # From `collate`
+                 ) -> tuple[Tensor, Tensor]:
+    "The vectors of a training batch's queries, (B, d), and passages, (B(1+k), d) in group order, with gradients."
+    p = torch.cat([self.embed(x) for x in batch['p']])[batch['order'].to(self.device)]
+    return self.embed(batch['q']), p
+
+@patch
 def forward(self:BiEncoder,
             batch:dict, # From `collate`: tokenized queries 'q', passage parts 'p' and their 'order'
             inbatch:bool=False # Score every query against every passage of the batch
            ) -> dict[str, Tensor]:
-    "The training step's outputs: {'scores': (B, 1+k), or (B, B(1+k)) in-batch}."
-    p = torch.cat([self.embed(x) for x in batch['p']])[batch['order'].to(self.device)]
-    return dict(scores=self.score_vectors(self.embed(batch['q']), p, inbatch))
+    "The training step's outputs: {'scores': (B, 1+k), or (B, B(1+k)) in-batch} and the vectors, 'q_vecs' and 'p_vecs'."
+    q, p = self.batch_vectors(batch)
+    return dict(scores=self.score_vectors(q, p, inbatch), q_vecs=q, p_vecs=p)
 
 # %% ../nbs/09_students.ipynb #e7d8cca8
 @patch

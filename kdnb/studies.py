@@ -13,32 +13,43 @@ import pandas as pd
 from tqdm.auto import tqdm
 from .core import InputError, project_path
 from .pipeline import (DistillConfig, EVAL_SETS, PER_QUERY, _done, _kwargs, distill, eval_sets, key_pool, make_student, prepare,
+                           train_student, taught_vectors,
                            student_kind, training_groups, dev_sets, can_index)
 
 # %% auto #0
-__all__ = ['grid', 'cell_name', 'run_plan', 'probe', 'estimate_cost', 'run_grid', 'grid_scores', 'grid_table', 'grid_tests',
-           'grid_dev', 'best_on_dev', 'plot_cells', 'grid_group_stats', 'stats_vs_quality', 'plot_vs_stats']
+__all__ = ['factor_names', 'grid', 'cell_name', 'run_plan', 'probe', 'estimate_cost', 'run_grid', 'grid_scores', 'grid_table',
+           'grid_tests', 'grid_dev', 'best_on_dev', 'plot_cells', 'grid_group_stats', 'stats_vs_quality',
+           'plot_vs_stats']
 
 # %% ../nbs/16_studies.ipynb #63b1ae29
-def grid(factors:dict[str, Sequence], # Setting -> the values it takes (every combination is a cell)
+def factor_names(factors:dict|Sequence[dict] # A grid's factors: {setting: values}, or a list of arms
+                ) -> list[str]:
+    "The settings that tell a grid's cells apart."
+    return list(factors) if isinstance(factors, dict) else list(factors[0]) if len(factors) else []
+
+def grid(factors:dict[str, Sequence]|Sequence[dict], # Setting -> the values it takes (every combination is a cell), or a list of arms (one cell each)
          base:dict|None=None, # Settings shared by every cell
          tied:dict|None=None # Settings that follow a factor's value, {factor: {value: {setting: v}}}, e.g. each loss's dev-chosen lr
         ) -> list[dict]:
-    "Every combination of the factors' values over `base`: one dict of `DistillConfig` settings per cell."
-    known, tied = {f.name for f in fields(DistillConfig)}, tied or {}
-    bad = [k for k in [*factors, *(base or {}), *(s for t in tied.values() for v in t.values() for s in v)] if k not in known]
+    "Every combination of the factors' values (or every arm) over `base`: one dict of `DistillConfig` settings per cell."
+    known, tied, names = {f.name for f in fields(DistillConfig)}, tied or {}, factor_names(factors)
+    if isinstance(factors, dict): combos, values = list(itertools.product(*factors.values())), factors
+    else:
+        if bad := [a for a in factors if list(a) != names]: raise InputError(f"every arm sets the same factors, {names}; one sets {list(bad[0])}")
+        combos = [tuple(a.values()) for a in factors]; values = {n: list(dict.fromkeys(c[i] for c in combos)) for i, n in enumerate(names)}
+    bad = [k for k in [*names, *(base or {}), *(s for t in tied.values() for v in t.values() for s in v)] if k not in known]
     if bad: raise InputError(f"{bad[0]!r} is not a setting of DistillConfig; known: {', '.join(sorted(known))}")
-    if 'seed' in factors: raise InputError("seeds are not a factor: give them to `run_grid` as `seeds`")
-    if not factors or any(len(v) == 0 for v in factors.values()): raise InputError(f"every factor needs at least one value, got {dict(factors)}")
+    if 'seed' in names: raise InputError("seeds are not a factor: give them to `run_grid` as `seeds`")
+    if not names or not combos: raise InputError(f"every factor needs at least one value, got {factors!r}")
     for f, t in tied.items():
-        if f not in factors: raise InputError(f"tied settings follow a factor, but {f!r} is not one of {list(factors)}")
-        if miss := [v for v in factors[f] if str(v) not in map(str, t)]: raise InputError(f"no tied settings for {f}={miss[0]!r}")
-        if clash := [s for v in t.values() for s in v if s in factors]: raise InputError(f"{clash[0]!r} is a factor; it cannot also be tied to {f!r}")
+        if f not in names: raise InputError(f"tied settings follow a factor, but {f!r} is not one of {names}")
+        if miss := [v for v in values[f] if str(v) not in map(str, t)]: raise InputError(f"no tied settings for {f}={miss[0]!r}")
+        if clash := [s for v in t.values() for s in v if s in names]: raise InputError(f"{clash[0]!r} is a factor; it cannot also be tied to {f!r}")
     def cell(vs):
-        c = {**(base or {}), **dict(zip(factors, vs))}
+        c = {**(base or {}), **dict(zip(names, vs))}
         for f, t in tied.items(): c.update({str(k): v for k, v in t.items()}[str(c[f])])
         return c
-    return [cell(vs) for vs in itertools.product(*factors.values())]
+    return [cell(vs) for vs in combos]
 
 def cell_name(cell:dict, # A cell from `grid`
               factors:Sequence[str] # The names of the factors (what tells the cells apart)
@@ -95,8 +106,7 @@ def probe(cfg:DistillConfig, # The settings whose student, batch and lengths to 
     from kdnb.pipeline import student_rerank
     dev = _devs(cfg.dev, cfg.dev_fraction, cfg.dev_min)
     data, _ = training_groups(cfg.train, cfg.weights or None, {q for d in dev for q in d.queries}, cfg.positives, cfg.sampler, cfg.k, 1, cfg.seed)
-    st = make_student(cfg.student, cfg.kind or None, scale=cfg.scale, query_max_len=cfg.query_max_len, passage_max_len=cfg.passage_max_len,
-                      precision=cfg.precision, truncate_queries=True)
+    st = train_student(cfg)   # cut to its layers, with a vector teacher where the loss needs one
     with tempfile.TemporaryDirectory() as d:
         tr = Trainer(st, data, d, TrainConfig(loss=cfg.loss, loss_kwargs=_kwargs(cfg.loss_kwargs), lr=cfg.lr, batch_size=cfg.batch_size,
                                               dropout=cfg.dropout, precision=cfg.precision, seed=cfg.seed), progress=False)
@@ -118,7 +128,8 @@ def estimate_cost(cells:list[dict], # From `grid`
     probes = {} if probes is None else probes; rows = []
     for c in cells:
         cfg = DistillConfig(**c); plan = run_plan(cfg)
-        key = (cfg.student, cfg.kind, cfg.k, cfg.batch_size, cfg.query_max_len, cfg.passage_max_len, cfg.precision)   # not the loss: the model's cost
+        key = (cfg.student, cfg.kind, cfg.layers, cfg.k, cfg.batch_size, cfg.query_max_len, cfg.passage_max_len, cfg.precision,   # the model's cost,
+               cfg.teacher if taught_vectors(cfg) else '')                                                                      # and a vector teacher's
         if key not in probes: probes[key] = probe(cfg)
         pr = probes[key]
         s = plan['steps'] * pr['step_s'] + (plan['dev_items'] + plan['test_items']) / pr['items_per_s']
@@ -135,7 +146,7 @@ def _drop_students(d:Path):
         if f.name.split('.', 1)[1].startswith(('BM25', 'teacher')): f.unlink()
 
 def run_grid(out_dir:str|Path, # Folder of the study: one sub-folder per cell, one `seed<N>` per run
-             factors:dict[str, Sequence], # Setting -> its values
+             factors:dict[str, Sequence]|Sequence[dict], # Setting -> its values, or a list of arms (see `grid`)
              base:dict|None=None, # Settings shared by every cell
              seeds:str|Sequence[int]='42,43,44', # Seeds of every cell
              tied:dict|None=None, # Settings that follow a factor's value (see `grid`)
@@ -146,10 +157,10 @@ def run_grid(out_dir:str|Path, # Folder of the study: one sub-folder per cell, o
     "Run every cell of the grid once per seed, skipping finished runs; returns the state of every run."
     seeds = [int(s) for s in (str(seeds).split(',') if isinstance(seeds, (str, int)) else seeds)]
     if not seeds or len(set(seeds)) < len(seeds): raise InputError(f"seeds must be distinct and at least one, got {seeds}")
-    cells, names = grid(factors, base, tied), list(factors)
+    cells, names = grid(factors, base, tied), factor_names(factors)
     for c in cells: prepare(DistillConfig(**c))   # every check before any work
     out = project_path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    (out/'grid.json').write_text(json.dumps(dict(factors={k: list(v) for k, v in factors.items()}, base=base or {}, seeds=seeds, tied=tied or {}),
+    (out/'grid.json').write_text(json.dumps(dict(factors={k: list(v) for k, v in factors.items()} if isinstance(factors, dict) else list(factors), base=base or {}, seeds=seeds, tied=tied or {}),
                                             indent=2) + '\n')
     runs = [(c, s) for s in seeds for c in cells]   # seed by seed: a study stopped early has every cell at least once
     todo = [(c, s) for c, s in runs if not _done(out/cell_name(c, names)/f"seed{s}", DistillConfig(**{**c, 'seed': s}), students=False)]
@@ -171,7 +182,7 @@ def run_grid(out_dir:str|Path, # Folder of the study: one sub-folder per cell, o
 def grid_scores(out_dir:str|Path # A folder written by `run_grid`
                ) -> pd.DataFrame:
     "Per-query nDCG@10 of every finished run: the factors, seed, set, system, qid and nDCG@10."
-    out = project_path(out_dir); g = json.loads((out/'grid.json').read_text()); names = list(g['factors'])
+    out = project_path(out_dir); g = json.loads((out/'grid.json').read_text()); names = factor_names(g['factors'])
     parts = []
     for c in grid(g['factors'], g['base'], g.get('tied')):
         for s in g['seeds']:
@@ -216,7 +227,7 @@ def grid_tests(scores:pd.DataFrame, # From `grid_scores`
 # %% ../nbs/16_studies.ipynb #ad7d2dad
 def _run_infos(out_dir:str|Path):
     "(the cell's factor values, seed, run_info, path) of every finished run of a grid, in grid order."
-    out = project_path(out_dir); g = json.loads((out/'grid.json').read_text()); names = list(g['factors'])
+    out = project_path(out_dir); g = json.loads((out/'grid.json').read_text()); names = factor_names(g['factors'])
     found = [({k: c[k] for k in names}, s, json.loads(f.read_text()), f) for c in grid(g['factors'], g['base'], g.get('tied')) for s in g['seeds']
              if (f := out/cell_name(c, names)/f"seed{s}"/'run_info.json').is_file()]
     if not found: raise InputError("no finished run yet (no run_info.json)", path=out)

@@ -207,13 +207,14 @@ def train_attention(setting:str, # `TrainConfig.attention`
 
 # %% ../nbs/10_training.ipynb #fc8cb979
 def check_serves(student, # A kdnb student, or its class
-                 loss # A `ScoreLoss` (`get_loss`)
+                 loss, # A `ScoreLoss` (`get_loss`)
+                 given:Sequence[str]=() # Outputs that will come from elsewhere (a vector teacher's, attached once the student is built)
                 ) -> None:
     "Stop when `student` cannot give what `loss` needs: in-batch scores, or outputs such as sparse vectors."
     cls = student if isinstance(student, type) else type(student)   # the class attributes are what is checked
     who = f"a {cls.kind} student ({cls.__name__})"
     if loss.inbatch and not getattr(student, 'inbatch', False): raise InputError(f"the loss {loss.name!r} scores in-batch negatives, which {who} cannot give")
-    miss = [n for n in loss.needs if n not in getattr(student, 'provides', ())]
+    miss = [n for n in loss.needs if n not in getattr(student, 'provides', ()) and n not in given]
     if miss: raise InputError(f"the loss {loss.name!r} needs {', '.join(miss)}, which {who} does not give; it gives: "
                               + ', '.join(('scores',) + tuple(getattr(student, 'provides', ()))))
 

@@ -79,3 +79,26 @@ def test_teacher_free_smoke(tmp_path, data_root):
     tb = pd.read_csv(out/'table.csv'); assert sorted(tb.loss) == ['constant_margin_mse', 'margin_mse']
     ts = pd.read_csv(out/'tests.csv'); assert (ts.ci_low <= ts.delta).all() and (ts.delta <= ts.ci_high).all() and 'nearly_same' in ts
     assert (out/'teacher_free.png').stat().st_size > 0
+
+def test_self_distill_smoke(tmp_path, data_root):
+    "The self-distillation experiment on a tiny grid: two vector weights tuned on dev, the three arms, one seed, two steps; a second run trains nothing."
+    out = tmp_path/'sd'
+    params = dict(out_dir=str(out), weights='1,10', seeds='42', max_steps=2, batch_size=4, rounds=1, k=2, train='dl21-bm25', dev='dl21-bm25',
+                  eval_sets='dl19-rerank')
+    nb = str(project_root()/'nbs/experiments/self_distill.ipynb')
+    pm.execute_notebook(nb, str(tmp_path/'run.ipynb'), parameters=params, progress_bar=False, kernel_name='python3')
+    import pandas as pd
+    dev = pd.read_csv(out/'tune'/'dev.csv'); assert len(dev) == 2 and not list((out/'tune').glob('*/seed42/per_query.csv'))   # dev only
+    tied = json.loads((out/'grid.json').read_text())['tied']['loss']
+    assert tied['margin_mse'] == {'loss_kwargs': ''} and tied['vector_mse']['loss_kwargs'] == dev.loss_kwargs[dev['dev nDCG@10'].idxmax()]
+    tb = pd.read_csv(out/'table.csv', keep_default_na=False)
+    assert list(tb.arm) == ['CE scores', 'self: scores', 'self: scores + vectors'] and (tb.seeds == 1).all()
+    info = json.loads(next((out/'teacher-all-MiniLM-L6-v2_loss-vector-mse').glob('seed42/run_info.json')).read_text())
+    assert info['training_sets']['dl21-bm25']['teacher'].startswith('all-MiniLM-L6-v2 x20')   # the bi-encoder's scores, not the cross-encoder's
+    assert json.loads((out/'teacher-none_loss-margin-mse'/'seed42'/'run_info.json').read_text())['training_sets']['dl21-bm25']['teacher'] != info['training_sets']['dl21-bm25']['teacher']
+    refs = pd.read_csv(out/'references.csv', index_col=0)
+    assert set(refs.index) == {'BM25', 'the 3-layer cut, untrained', 'teacher all-MiniLM-L6-v2'}
+    ts = pd.read_csv(out/'tests.csv'); assert len(ts) == 3 and (ts.p_holm >= ts.p).all()
+    assert (out/'self_distill.png').stat().st_size > 0
+    pm.execute_notebook(nb, str(tmp_path/'again.ipynb'), parameters=params, progress_bar=False, kernel_name='python3')
+    assert (tmp_path/'again.ipynb').read_text().count(' 0 to run') == 2   # the tuning grid and the arms: nothing left
