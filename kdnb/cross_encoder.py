@@ -131,7 +131,7 @@ def predict(self:CrossEncoderStudent, queries:Sequence[str], # One query text pe
             enc = self.encode_pairs(queries[s:s+chunk], passages[s:s+chunk])
             for b in token_budget_batches([len(x) for x in enc['input_ids']], budget): yield s + b, _pad(enc, b, pad_id)
     with torch.inference_mode(False):   # weights copied outside inference mode run at full speed
-        model = copy.deepcopy(self.encoder).to(self.dtype) if self.dtype != torch.float32 else self.encoder
+        model = copy.deepcopy(self.encoder).to(self.dtype).eval() if self.dtype != torch.float32 else self.encoder   # eval: a copy made in training mode keeps dropout on
     was, out = self.training, np.empty(len(queries), dtype=np.float32); self.eval()
     try:
         with tqdm(total=len(queries), desc=f"scoring {self.name}", unit='pair', disable=not progress) as bar:

@@ -12,6 +12,7 @@ import numpy as np, pandas as pd
 from .core import InputError, project_path, seed_everything, settings, publish_dir
 from .answer_key import KEYS, key_pool, key_qrels, load_key, key_dir, build_named_key, stable_hash
 from .self_distill import cut_layers, teacher_key, rescore_groups, teach_vectors, TEACHER_VECTORS
+from .multitask import add_mlm
 
 # %% auto #0
 __all__ = ['EVAL_SETS', 'ZOO_STUDENT', 'SEARCH', 'POSITIVES', 'TEACHER', 'GUARD', 'PER_QUERY', 'PROTOCOL', 'named_key',
@@ -19,7 +20,7 @@ __all__ = ['EVAL_SETS', 'ZOO_STUDENT', 'SEARCH', 'POSITIVES', 'TEACHER', 'GUARD'
            'shared_with_tests', 'dev_split', 'student_kind', 'student_class', 'make_student', 'can_index',
            'student_index', 'student_rerank', 'DevSet', 'dev_sets', 'DevEval', 'training_groups', 'cached_rerank',
            'eval_matrix', 'interpolate', 'parse_alphas', 'guard_sets', 'choose_alpha', 'interpolation_table',
-           'DistillConfig', 'check_student', 'dev_curve', 'prepare', 'taught_vectors', 'train_student', 'distill',
+           'DistillConfig', 'check_student', 'dev_curve', 'taught_vectors', 'prepare', 'train_student', 'distill',
            'write_results', 'plot_gains', 'write_report', 'distill_seeds', 'gain_table', 'gain_markdown',
            'trial_settings', 'trials_table']
 
@@ -422,6 +423,7 @@ class DistillConfig:
     rounds:int=4 # Groups per training query
     loss:str='margin_mse' # A name in `kdnb.losses.LOSSES`
     loss_kwargs:str='' # The loss's options as JSON, e.g. '{"temperature": 2}'
+    mlm:float=0.0 # Weight of masked-language modelling on each batch's passages, added to the loss (`add_mlm`, multi-task); 0: none
     scale:float=20.0 # Student scores (cosine) are multiplied by this in training
     dropout:float=0.0 # Dropout while training (the models' own is 0.1; 0 is 2.4x faster on a CPU)
     lr:float=1e-4 # Peak learning rate
@@ -461,6 +463,12 @@ def dev_curve(run:str|Path # A training run folder
     ev = [dict(step=r['step'], **r['eval']) for r in _read_log(Path(run)) if 'eval' in r]
     return pd.DataFrame(ev).drop_duplicates('step', keep='last').set_index('step') if ev else pd.DataFrame()
 
+def taught_vectors(cfg:DistillConfig # The run's settings
+                  ) -> bool:
+    "Whether the run's loss matches a teacher's vectors (`vector_mse`): its student then trains with `teach_vectors`."
+    from kdnb.losses import get_loss
+    return bool(set(TEACHER_VECTORS) & set(get_loss(cfg.loss, **_kwargs(cfg.loss_kwargs)).needs))
+
 def prepare(cfg:DistillConfig # The run's settings
            ) -> dict:
     "Check every input of a run before any work: names, weights, student, guard, and that no training or dev query is a test query."
@@ -469,6 +477,7 @@ def prepare(cfg:DistillConfig # The run's settings
     from kdnb.training import check_serves
     check_student(cfg.student); cls = student_class(cfg.kind or student_kind(cfg.student))
     if cfg.layers < 0: raise InputError(f"layers must be 0 (all) or a number of layers to keep, got {cfg.layers}")
+    if cfg.mlm < 0 or (cfg.mlm and cls.kind != 'bi-encoder'): raise InputError(f"mlm must be 0, or a positive weight for a bi-encoder student; got {cfg.mlm} for a {cls.kind} student")
     loss = get_loss(cfg.loss, **_kwargs(cfg.loss_kwargs))
     if cfg.teacher:
         check_student(cfg.teacher)
@@ -503,18 +512,13 @@ def _done(d:Path, cfg:DistillConfig,
 
 
 # %% ../nbs/12_pipeline.ipynb #0e72f330
-def taught_vectors(cfg:DistillConfig # The run's settings
-                  ) -> bool:
-    "Whether the run's loss matches a teacher's vectors (`vector_mse`): its student then trains with `teach_vectors`."
-    from kdnb.losses import get_loss
-    return bool(set(TEACHER_VECTORS) & set(get_loss(cfg.loss, **_kwargs(cfg.loss_kwargs)).needs))
-
 def train_student(cfg:DistillConfig # The run's settings
                  ):
-    "The student a run trains: `cfg.student` cut to `cfg.layers`, with the bi-encoder teacher's vectors attached when the loss matches them."
+    "The student a run trains: `cfg.student` cut to `cfg.layers`, with the bi-encoder teacher's vectors attached when the loss matches them, and MLM when `cfg.mlm` weighs it."
     st = make_student(cfg.student, cfg.kind or None, cfg.layers, scale=cfg.scale, query_max_len=cfg.query_max_len, passage_max_len=cfg.passage_max_len,
                       precision=cfg.precision, truncate_queries=True)
     if taught_vectors(cfg): teach_vectors(st, make_student(cfg.teacher, precision=cfg.precision))
+    if cfg.mlm: add_mlm(st, cfg.mlm)
     return st
 
 def distill(out_dir:str|Path, # Run folder, relative to the project root; rerunning it resumes

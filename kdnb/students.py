@@ -385,7 +385,7 @@ def _encoded(self, texts, prefix, max_len, what, batch_size, tokens_per_batch, c
     use_amp = dev.type == 'cuda' and self.dtype != torch.float32
     # On a CPU, a bf16 copy of the weights (made per call: training changes them) is 3x faster than fp32; autocast gains little.
     with torch.inference_mode(False):   # a copy made in inference mode holds inference tensors, and SPLADE's pooled head then runs 9x slower
-        encoder = copy.deepcopy(self.encoder).to(self.dtype) if dev.type == 'cpu' and self.dtype != torch.float32 else None
+        encoder = copy.deepcopy(self.encoder).to(self.dtype).eval() if dev.type == 'cpu' and self.dtype != torch.float32 else None   # eval: a copy made in training mode keeps dropout on
     self.eval()
     try:
         with tqdm(total=len(texts), desc=f"encoding {what}", unit='text', disable=not progress) as bar:

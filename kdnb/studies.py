@@ -129,7 +129,7 @@ def estimate_cost(cells:list[dict], # From `grid`
     for c in cells:
         cfg = DistillConfig(**c); plan = run_plan(cfg)
         key = (cfg.student, cfg.kind, cfg.layers, cfg.k, cfg.batch_size, cfg.query_max_len, cfg.passage_max_len, cfg.precision,   # the model's cost,
-               cfg.teacher if taught_vectors(cfg) else '')                                                                      # and a vector teacher's
+               cfg.teacher if taught_vectors(cfg) else '', cfg.mlm)                                                             # a vector teacher's, MLM's
         if key not in probes: probes[key] = probe(cfg)
         pr = probes[key]
         s = plan['steps'] * pr['step_s'] + (plan['dev_items'] + plan['test_items']) / pr['items_per_s']

@@ -332,8 +332,9 @@ def train_batch(self:Trainer, batch:dict, # From the student's `collate`
         o = self.model(batch, inbatch=L.inbatch)   # {'scores': (B, 1+k) or (B, B(1+k)), and what the student provides}
         extra = {n: o[n] for n in L.needs} | ({'step': self.step} if L.takes_step else {})
         loss = L(o['scores'].float(), t.to(self.device), **extra)
+        if 'aux' in o: loss = loss + o['aux'].float()   # an auxiliary task's weighted loss
     (loss / self.cfg.grad_accum).backward()
-    self.stats.append(self.student.batch_stats(o))
+    self.stats.append(self.student.batch_stats(o) | ({'aux': float(o['aux'].detach())} if 'aux' in o else {}))
     return loss.item()
 
 @patch

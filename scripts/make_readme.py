@@ -214,8 +214,43 @@ def sampling_table():
     if not parts: sys.exit("outputs/sampling_study/*/table.csv are missing: the README's sampling-study table is generated from them")
     return '\n\n'.join(parts)
 
+def frontier_table(name):
+    "One experiment of issue 14, from outputs/frontier/<name>/ (nbs/experiments/<name>.ipynb): dev tuning, nDCG@10 per arm, references, paired tests."
+    import pandas as pd
+    d = root/'outputs'/'frontier'/name
+    if not (d/'table.csv').is_file(): sys.exit(f"outputs/frontier/{name}/table.csv is missing: the README's table is generated from it")
+    g, tb = json.loads((d/'grid.json').read_text()), pd.read_csv(d/'table.csv', keep_default_na=False)
+    arm = 'arm' if 'arm' in tb else 'loss'; sets = list(dict.fromkeys(tb.set)); parts = []
+    if (d/'tune'/'dev.csv').is_file():
+        dv = pd.read_csv(d/'tune'/'dev.csv'); tied = json.dumps(g['tied'])
+        parts.append("Tuned on dev (one run each, no test set): " + ', '.join(
+            f"{r.loss_kwargs} → {r['dev nDCG@10']:.4f}{' (chosen)' if json.dumps(r.loss_kwargs)[1:-1] in tied else ''}" for _, r in dv.iterrows()) + '.')
+    rows = [f"| {arm} | " + ' | '.join(sets) + ' |', '|---|' + '---:|' * len(sets)]
+    for a in dict.fromkeys(tb[arm]):
+        r = tb[tb[arm] == a].set_index('set')
+        rows.append(f"| {a or '(none)'} | " + ' | '.join(f"{r['mean'][e]:.4f}" + (f" ± {float(r.sd[e]):.4f}" if str(r.sd[e]) not in ('', 'nan') else '')
+                                                     + f" ({int(r.seeds[e])})" for e in sets) + ' |')
+    if (d/'references.csv').is_file(): ref = pd.read_csv(d/'references.csv', index_col=0)
+    else:
+        m = json.loads(next(d.glob('*/seed*/metrics.json')).read_text())
+        ref = pd.DataFrame({e: {s: m[e][s]['nDCG@10'] for s in ('BM25', 'student before')} for e in sets if e in m})
+    for s_, r in ref.iterrows(): rows.append(f"| *{s_}* | " + ' | '.join(f"*{r[e]:.4f}*" if e in r else '' for e in sets) + ' |')
+    total = len(g['seeds']) * (len(g['factors']) if isinstance(g['factors'], list) else math.prod(len(v) for v in g['factors'].values()))
+    done = len(list(d.glob('*/seed*/run_info.json')))
+    parts.append(f"nDCG@10, mean ± sd over seeds (seeds in brackets), {done} of {total} runs; in italics, the references "
+                 f"(`outputs/frontier/{name}/`, plot `{name}.png`):\n\n" + '\n'.join(rows))
+    if (d/'tests.csv').is_file() and (d/'tests.csv').stat().st_size > 1:
+        ts = pd.read_csv(d/'tests.csv'); same = 'nearly_same' in ts
+        t = [f"| a | b | set | Δ nDCG@10 [95% interval] | p (Holm) |{' nearly the same |' if same else ''}", '|---|---|---|---:|---:|' + ('---|' if same else '')]
+        t += [f"| {r.a} | {r.b} | {r.set} | {r.delta:+.4f} [{r.ci_low:+.4f}, {r.ci_high:+.4f}]{(' ▲' if r.delta > 0 else ' ▼') if r.p_holm < 0.05 else ''} | "
+              f"{_p(r.p_holm)} |" + (f" {'yes' if r.nearly_same else 'no'} |" if same else '') for _, r in ts.iterrows()]
+        parts.append(f"Paired t-tests over queries (each query's nDCG@10 averaged over seeds), Holm-corrected over the {len(ts)} rows; "
+                     "▲/▼: significant.\n\n" + '\n'.join(t))
+    return '\n\n'.join(parts)
+
 TABLES = {'sampling': sampling_table, 'objectives': objectives_table, 'teacher': teacher_table, 'encode': encode_table, 'keys': keys_table, 'summary': summary_table, 'distill': distill_table,
-          'tuning': tuning_table}
+          'tuning': tuning_table, 'teacher_free': lambda: frontier_table('teacher_free'), 'self_distill': lambda: frontier_table('self_distill'),
+          'multitask': lambda: frontier_table('multitask')}
 
 def fill(md):
     return re.sub(r'^\{\{results:(\w+)\}\}$', lambda m: TABLES[m.group(1)](), md, flags=re.M)

@@ -102,3 +102,20 @@ def test_self_distill_smoke(tmp_path, data_root):
     assert (out/'self_distill.png').stat().st_size > 0
     pm.execute_notebook(nb, str(tmp_path/'again.ipynb'), parameters=params, progress_bar=False, kernel_name='python3')
     assert (tmp_path/'again.ipynb').read_text().count(' 0 to run') == 2   # the tuning grid and the arms: nothing left
+
+def test_multitask_smoke(tmp_path, data_root):
+    "The multi-task experiment on a tiny grid: the four arms, one seed, two steps; MLM's loss logged where it is on, and nowhere else."
+    out = tmp_path/'mt'
+    params = dict(out_dir=str(out), seeds='42', max_steps=2, batch_size=4, rounds=1, k=2, train='dl21-bm25', dev='dl21-bm25', eval_sets='dl19-rerank',
+                  mlm=0.5, contrastive=0.2)
+    pm.execute_notebook(str(project_root()/'nbs/experiments/multitask.ipynb'), str(tmp_path/'run.ipynb'), parameters=params,
+                        progress_bar=False, kernel_name='python3')
+    import pandas as pd
+    tb = pd.read_csv(out/'table.csv'); assert list(tb.arm) == ['distillation', '+ contrastive', '+ MLM', '+ both'] and (tb.seeds == 1).all()
+    ts = pd.read_csv(out/'tests.csv'); assert list(ts.a) == ['+ contrastive', '+ MLM', '+ both'] and set(ts.b) == {'distillation'}
+    for cell, has_mlm in (('loss-margin-mse_mlm-0.0', False), ('loss-margin-mse_mlm-0.5', True), ('loss-margin-mse-inbatch_mlm-0.5', True)):
+        log = [json.loads(l) for l in (out/cell/'seed42'/'run'/'log.jsonl').read_text().splitlines()]
+        assert any('aux' in r for r in log) == has_mlm
+    info = json.loads((out/'loss-margin-mse-inbatch_mlm-0.0'/'seed42'/'run_info.json').read_text())
+    assert info['config']['loss_kwargs'] == '{"weight": 0.2}'
+    assert (out/'multitask.png').stat().st_size > 0
