@@ -12,7 +12,7 @@ from kdnb.losses import (LOSSES, get_loss, ScoreLoss, margin_mse, constant_margi
 S = torch.tensor([[3., 1., 0.]])  # student: positive, negative 1, negative 2
 T = torch.tensor([[5., 2., 2.]])  # teacher: sure of the positive, ties the negatives
 L2 = lambda x: math.log(1 + math.exp(-x))
-SCORE_LOSSES = [n for n in LOSSES if n != 'splade' and not get_loss(n).inbatch]   # (B, 1+k) scores; in-batch losses take (B, B(1+k))
+SCORE_LOSSES = [n for n in LOSSES if not get_loss(n).needs and not get_loss(n).inbatch]   # (B, 1+k) scores alone; in-batch losses take (B, B(1+k)), SPLADE's and vector_mse also a student's vectors
 TEACHER_LOSSES = [n for n in SCORE_LOSSES if get_loss(n).needs_teacher]
 
 @pytest.mark.parametrize('value,expected', [
@@ -124,8 +124,8 @@ def test_other_errors():
     with pytest.raises(InputError, match="reg_q must be 'flops' or 'l1'"): splade_loss(S, T, torch.ones(1, 2), torch.ones(3, 2), reg_q='l0')
 
 def test_registry():
-    assert set(LOSSES) == {'margin_mse', 'constant_margin_mse', 'infonce', 'inbatch_infonce', 'kl', 'bce', 'mse', 'ranknet', 'adr_mse', 'splade', 'margin_mse_inbatch'}
-    with pytest.raises(InputError, match=r"unknown loss 'listnet'; valid names: adr_mse, bce, constant_margin_mse, inbatch_infonce, infonce, kl, margin_mse, margin_mse_inbatch, mse, ranknet, splade"):
+    assert set(LOSSES) == {'margin_mse', 'constant_margin_mse', 'infonce', 'inbatch_infonce', 'kl', 'bce', 'mse', 'ranknet', 'adr_mse', 'splade', 'margin_mse_inbatch', 'vector_mse'}
+    with pytest.raises(InputError, match=r"unknown loss 'listnet'; valid names: adr_mse, bce, constant_margin_mse, inbatch_infonce, infonce, kl, margin_mse, margin_mse_inbatch, mse, ranknet, splade, vector_mse"):
         get_loss('listnet')
     with pytest.raises(InputError, match=r"unknown option 'sigmaa'; it takes: sigma, log2"): get_loss('ranknet', sigmaa=2.)
     f = get_loss('margin_mse', pairs='all')
