@@ -20,7 +20,7 @@ def layer_list(model:nn.Module # A transformers encoder (or a model holding one)
               ) -> tuple[nn.Module, str]:
     "The module holding the encoder's transformer blocks and the attribute name of their `ModuleList`."
     for name, m in model.named_modules():
-        if isinstance(m, nn.ModuleList) and name.rsplit('.', 1)[-1] in ('layer', 'layers') and len(m) and 'attention' in dict(m[0].named_children()) | {'attention': 0}:
+        if isinstance(m, nn.ModuleList) and name.rsplit('.', 1)[-1] in ('layer', 'layers') and len(m):
             parent = model.get_submodule(name.rsplit('.', 1)[0]) if '.' in name else model
             return parent, name.rsplit('.', 1)[-1]
     raise InputError(f"found no list of transformer layers in a {type(model).__name__}")
