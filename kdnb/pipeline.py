@@ -20,9 +20,9 @@ __all__ = ['EVAL_SETS', 'ZOO_STUDENT', 'SEARCH', 'POSITIVES', 'TEACHER', 'GUARD'
            'shared_with_tests', 'dev_split', 'student_kind', 'student_class', 'make_student', 'can_index',
            'student_index', 'student_rerank', 'DevSet', 'dev_sets', 'DevEval', 'training_groups', 'cached_rerank',
            'eval_matrix', 'interpolate', 'parse_alphas', 'guard_sets', 'choose_alpha', 'interpolation_table',
-           'DistillConfig', 'check_student', 'dev_curve', 'taught_vectors', 'prepare', 'train_student', 'distill',
-           'write_results', 'plot_gains', 'write_report', 'distill_seeds', 'gain_table', 'gain_markdown',
-           'trial_settings', 'trials_table']
+           'DistillConfig', 'check_student', 'dev_curve', 'taught_vectors', 'staged', 'train_config', 'prepare',
+           'train_student', 'distill', 'write_results', 'plot_gains', 'write_report', 'distill_seeds', 'gain_table',
+           'gain_markdown', 'trial_settings', 'trials_table']
 
 # %% ../nbs/12_pipeline.ipynb #3eeeb8d3
 def named_key(name:str # A key of `KEYS`
@@ -420,7 +420,10 @@ class DistillConfig:
     alphas:str='0,0.5,0.6,0.7,0.8,0.9,1' # Interpolation weights of the trained student tried on dev (0 and 1 always); '': none, the dev-best checkpoint is the student after
     sampler:str='stratified' # Negative sampler
     k:int=4 # Negatives per group
-    rounds:int=4 # Groups per training query
+    rounds:int=4 # Groups per training query (per stage, with `stages`)
+    stages:int=1 # Train in this many stages, each with a schedule of its own on `rounds` groups per query drawn afresh from the key as it then is (the online chapter)
+    candidates:int=0 # Start from each training query's top this many first-stage candidates of the key, with its judged positives; 0: the whole key
+    fresh:int=0 # Online distillation: after each stage but the last, each training query's best this many passages in the student's own ranking that the key lacks are scored by the teacher and added; 0: the key stays as it is
     loss:str='margin_mse' # A name in `kdnb.losses.LOSSES`
     loss_kwargs:str='' # The loss's options as JSON, e.g. '{"temperature": 2}'
     mlm:float=0.0 # Weight of masked-language modelling on each batch's passages, added to the loss (`add_mlm`, multi-task); 0: none
@@ -469,6 +472,36 @@ def taught_vectors(cfg:DistillConfig # The run's settings
     from kdnb.losses import get_loss
     return bool(set(TEACHER_VECTORS) & set(get_loss(cfg.loss, **_kwargs(cfg.loss_kwargs)).needs))
 
+def staged(cfg:DistillConfig # The run's settings
+          ) -> bool:
+    "Whether the run trains in stages on a key of its own (`kdnb.online.train_stages`) rather than once on the named keys."
+    return cfg.stages > 1 or cfg.candidates > 0 or cfg.fresh > 0
+
+def train_config(cfg:DistillConfig, # The run's settings
+                 **kw # `TrainConfig` fields that differ (a stage's seed, `eval_first`)
+                ):
+    "The training loop's settings of a run."
+    from kdnb.training import TrainConfig
+    return TrainConfig(**{**dict(loss=cfg.loss, loss_kwargs=_kwargs(cfg.loss_kwargs), lr=cfg.lr, batch_size=cfg.batch_size, epochs=cfg.epochs,
+                                 max_steps=cfg.max_steps or None, dropout=cfg.dropout, eval_every=cfg.eval_every or None, precision=cfg.precision,
+                                 seed=cfg.seed, log_every=5, save_every=50, metric=DevEval.metric), **kw})
+
+def _check_stages(cfg:DistillConfig, sets:list[str], cls):
+    "Stop on staged settings that cannot run: see `staged`."
+    if cfg.stages < 1 or cfg.candidates < 0 or cfg.fresh < 0:
+        raise InputError(f"stages must be at least 1, candidates and fresh at least 0; got stages {cfg.stages}, candidates {cfg.candidates}, fresh {cfg.fresh}")
+    if not staged(cfg): return
+    if len(sets) > 1 or cfg.weights or cfg.teacher:
+        raise InputError(f"training in stages (stages, candidates, fresh) takes one training set, no mixing weights and the keys' own teacher; got {', '.join(sets)}"
+                         + (f", weights {cfg.weights}" if cfg.weights else '') + (f", teacher {cfg.teacher}" if cfg.teacher else ''))
+    if cfg.candidates and cfg.candidates <= cfg.k: raise InputError(f"candidates {cfg.candidates} leave fewer than k = {cfg.k} negatives a query")
+    if not cfg.fresh: return
+    if cfg.stages < 2: raise InputError(f"fresh passages are added between stages: fresh {cfg.fresh} needs stages of 2 or more, got {cfg.stages}")
+    if 'collection' not in KEYS[sets[0]]:
+        raise InputError(f"online rounds search the training queries' collection, but {sets[0]!r} is a pool of candidates with no corpus; "
+                         "train on a key of a collection: " + ', '.join(n for n, s in KEYS.items() if 'collection' in s and s['role'] == 'train'))
+    if not can_index(cls): raise InputError(f"online rounds need a student that searches a collection; a {cls.kind} student only re-ranks")
+
 def prepare(cfg:DistillConfig # The run's settings
            ) -> dict:
     "Check every input of a run before any work: names, weights, student, guard, and that no training or dev query is a test query."
@@ -484,6 +517,7 @@ def prepare(cfg:DistillConfig # The run's settings
         if (k := student_kind(cfg.teacher)) != 'bi-encoder': raise InputError(f"a teacher other than the keys' must be a bi-encoder; {cfg.teacher!r} makes a {k} student", id=cfg.teacher)
     elif taught_vectors(cfg): raise InputError(f"the loss {cfg.loss!r} matches a teacher's vectors: name a bi-encoder `teacher`")
     check_serves(cls, loss, given=TEACHER_VECTORS if cfg.teacher else ())
+    _check_stages(cfg, sets, cls)
     full = [s for s in tests if 'key' not in EVAL_SETS[s]]
     if full and not can_index(cls): raise InputError(f"a {cls.kind} student only re-ranks; the full-retrieval sets {', '.join(full)} need an index: "
                                                      f"choose re-ranking sets ({', '.join(s for s in EVAL_SETS if 'key' in EVAL_SETS[s])})")
@@ -528,7 +562,7 @@ def distill(out_dir:str|Path, # Run folder, relative to the project root; rerunn
            ) -> dict:
     "Train a student on the teacher's answer keys, choose its checkpoint on dev, evaluate it on the test sets, write the report."
     from kdnb.students import load_student
-    from kdnb.training import TrainConfig, train
+    from kdnb.training import train
     cfg = DistillConfig(**{**asdict(config or DistillConfig()), **kw})
     out = project_path(out_dir); t0 = time.perf_counter(); timings = {}
     p = prepare(cfg)   # every check before any work
@@ -536,14 +570,15 @@ def distill(out_dir:str|Path, # Run folder, relative to the project root; rerunn
     out.mkdir(parents=True, exist_ok=True)
     seed_everything(cfg.seed)
     dev_q = {d.name: sorted(d.queries) for d in p['devs']}
-    data, ginfo = training_groups(p['sets'], cfg.weights or None, {q for qs in dev_q.values() for q in qs}, cfg.positives,
-                                  cfg.sampler, cfg.k, cfg.rounds, cfg.seed, cfg.teacher, cfg.scale)
+    held = {q for qs in dev_q.values() for q in qs}
     st = train_student(cfg); teacher = make_student(cfg.teacher, precision=cfg.precision) if cfg.teacher else None   # the teacher, evaluated beside
-    tc = TrainConfig(loss=cfg.loss, loss_kwargs=_kwargs(cfg.loss_kwargs), lr=cfg.lr, batch_size=cfg.batch_size, epochs=cfg.epochs,
-                     max_steps=cfg.max_steps or None, dropout=cfg.dropout, eval_every=cfg.eval_every or None, precision=cfg.precision, seed=cfg.seed,
-                     log_every=5, save_every=50, metric=DevEval.metric)
-    t = time.perf_counter()
-    summary = train(st, data, out/'run', tc, eval_fn=DevEval(p['devs']), progress=progress)
+    t = time.perf_counter(); extra = {}
+    if staged(cfg):   # stages on a key of the run's own, which online rounds grow (the online chapter)
+        from kdnb.online import train_stages
+        summary, n_groups, ginfo, extra = train_stages(st, cfg, out, held, DevEval(p['devs']), progress)
+    else:
+        data, ginfo = training_groups(p['sets'], cfg.weights or None, held, cfg.positives, cfg.sampler, cfg.k, cfg.rounds, cfg.seed, cfg.teacher, cfg.scale)
+        summary = train(st, data, out/'run', train_config(cfg), eval_fn=DevEval(p['devs']), progress=progress); n_groups = len(data)
     timings['train_s'] = round(time.perf_counter() - t, 1)
     st.eval().save(out/'student-last')
     best = json.loads((out/'run'/'best.json').read_text())
@@ -551,9 +586,9 @@ def distill(out_dir:str|Path, # Run folder, relative to the project root; rerunn
     if tmp.exists(): shutil.rmtree(tmp)
     shutil.copytree(out/'run'/'best', tmp); publish_dir(tmp, out/'student-best')
     curve = dev_curve(out/'run')
-    info = dict(config=asdict(cfg), groups=len(data), training_sets=ginfo, dev_queries=dev_q, train=summary,
+    info = dict(config=asdict(cfg), groups=n_groups, training_sets=ginfo, dev_queries=dev_q, train=summary,
                 best_step=best['step'], dev_best=best['eval'], dev_before=curve.iloc[0].to_dict() if len(curve) else None,
-                dev_last=curve.iloc[-1].to_dict() if len(curve) else None)
+                dev_last=curve.iloc[-1].to_dict() if len(curve) else None, **extra)
     before = make_student(cfg.student, cfg.kind or None, cfg.layers, query_max_len=cfg.query_max_len, passage_max_len=cfg.passage_max_len, precision=cfg.precision,
                       truncate_queries=True)
     trained = after = load_student(out/'student-best', precision=cfg.precision)

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 from .core import InputError, project_path
-from .pipeline import (DistillConfig, EVAL_SETS, PER_QUERY, _done, _kwargs, distill, eval_sets, key_pool, make_student, prepare,
-                           train_student, taught_vectors,
+from .pipeline import (DistillConfig, EVAL_SETS, PER_QUERY, _done, distill, eval_sets, key_pool, make_student, prepare,
+                           train_student, taught_vectors, train_config,
                            student_kind, training_groups, dev_sets, can_index)
 
 # %% auto #0
@@ -83,9 +83,9 @@ def run_plan(cfg:DistillConfig # One run's settings
     from kdnb.data import load_beir
     from kdnb.pipeline import student_class
     reranker = not can_index(student_class(cfg.kind or student_kind(cfg.student)))
-    groups = _groups_per_round(cfg.train, cfg.weights, cfg.dev, cfg.dev_fraction, cfg.dev_min, cfg.positives, cfg.sampler, cfg.k, cfg.seed) * cfg.rounds
-    steps = cfg.max_steps or max(1, math.ceil(groups / cfg.batch_size)) * cfg.epochs
-    evals = 2 + (steps // cfg.eval_every if cfg.eval_every else cfg.epochs - 1)
+    groups = _groups_per_round(cfg.train, cfg.weights, cfg.dev, cfg.dev_fraction, cfg.dev_min, cfg.positives, cfg.sampler, cfg.k, cfg.seed) * cfg.rounds * cfg.stages
+    steps = cfg.max_steps * cfg.stages if cfg.max_steps else max(1, math.ceil(groups / cfg.batch_size)) * cfg.epochs
+    evals = 1 + (steps // cfg.eval_every + 1 if cfg.eval_every else cfg.epochs * cfg.stages)
     alphas = len([a for a in cfg.alphas.split(',') if a.strip()]) if cfg.alphas else 0
     systems = 2 + (1 if alphas else 0)
     test = 0
@@ -93,8 +93,12 @@ def run_plan(cfg:DistillConfig # One run's settings
         e = EVAL_SETS[s]
         if 'key' in e: test += key_pool(e['key']).n_pairs * (systems - 1)   # the student before is scored once per study: cached
         else: c = load_beir(e['collection'], e['split'], check=False); test += (len(c.corpus) + len(c.queries)) * (systems - 1)
-    dev = _dev_items(cfg, reranker)
-    return dict(groups=groups, steps=steps, dev_evals=evals + alphas, dev_items=dev * (evals + alphas), test_items=test)
+    dev, online, teacher = _dev_items(cfg, reranker), 0, 0
+    if cfg.fresh:   # each online round: the student searches the training collection; the teacher scores at most `fresh` pairs a query
+        from kdnb.answer_key import KEYS
+        spec = KEYS[cfg.train]; c = load_beir(spec['collection'], spec['split'], check=False)
+        online, teacher = (len(c.corpus) + len(c.queries)) * (cfg.stages - 1), cfg.fresh * (cfg.stages - 1) * (groups // (cfg.rounds * cfg.stages))
+    return dict(groups=groups, steps=steps, dev_evals=evals + alphas, dev_items=dev * (evals + alphas) + online, test_items=test, teacher_pairs=teacher)
 
 # %% ../nbs/16_studies.ipynb #69fc6839
 def probe(cfg:DistillConfig, # The settings whose student, batch and lengths to time
@@ -102,14 +106,13 @@ def probe(cfg:DistillConfig, # The settings whose student, batch and lengths to 
          ) -> dict:
     "Seconds of one training step and scored items per second, measured on this machine with the cell's student."
     import torch
-    from kdnb.training import Trainer, TrainConfig
+    from kdnb.training import Trainer
     from kdnb.pipeline import student_rerank
     dev = _devs(cfg.dev, cfg.dev_fraction, cfg.dev_min)
     data, _ = training_groups(cfg.train, cfg.weights or None, {q for d in dev for q in d.queries}, cfg.positives, cfg.sampler, cfg.k, 1, cfg.seed)
     st = train_student(cfg)   # cut to its layers, with a vector teacher where the loss needs one
     with tempfile.TemporaryDirectory() as d:
-        tr = Trainer(st, data, d, TrainConfig(loss=cfg.loss, loss_kwargs=_kwargs(cfg.loss_kwargs), lr=cfg.lr, batch_size=cfg.batch_size,
-                                              dropout=cfg.dropout, precision=cfg.precision, seed=cfg.seed), progress=False)
+        tr = Trainer(st, data, d, train_config(cfg), progress=False)
         from kdnb.training import _Collate
         batch, t = _Collate(data, st)(list(range(min(cfg.batch_size, len(data)))))
         st.train(); times = []
@@ -124,7 +127,7 @@ def estimate_cost(cells:list[dict], # From `grid`
                   factors:Sequence[str]=(), # The factors, to name the cells
                   probes:dict|None=None # Probe results by student settings, reused (filled as it goes)
                  ) -> pd.DataFrame:
-    "Estimated hours of every cell (all its seeds), from its run plan and a probe of its student on this machine."
+    "Estimated hours of every cell (all its seeds), from its run plan and a probe of its student on this machine; an online round's teacher calls (`teacher_pairs`, at most) are not in the hours."
     probes = {} if probes is None else probes; rows = []
     for c in cells:
         cfg = DistillConfig(**c); plan = run_plan(cfg)
@@ -140,7 +143,7 @@ def estimate_cost(cells:list[dict], # From `grid`
 # %% ../nbs/16_studies.ipynb #64bd06c0
 def _drop_students(d:Path):
     "Remove a finished run's saved students and checkpoints, and its copies of BM25's and the teacher's runs (the same in every run); its reports and per-query scores stay."
-    for p in [d/'student-best', d/'student-last', d/'student-after', d/'run'/'best', d/'run'/'last']:
+    for p in [d/'student-best', d/'student-last', d/'student-after', d/'run'/'best', d/'run'/'last', *d.glob('run/stage*/best'), *d.glob('run/stage*/last')]:
         if p.exists(): shutil.rmtree(p)
     for f in (d/'runs').glob('*.run') if (d/'runs').is_dir() else []:
         if f.name.split('.', 1)[1].startswith(('BM25', 'teacher')): f.unlink()

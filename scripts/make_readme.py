@@ -239,6 +239,12 @@ def frontier_table(name):
     done = len(list(d.glob('*/seed*/run_info.json')))
     parts.append(f"nDCG@10, mean ± sd over seeds (seeds in brackets), {done} of {total} runs; in italics, the references "
                  f"(`outputs/frontier/{name}/`, plot `{name}.png`):\n\n" + '\n'.join(rows))
+    if (d/'budget.csv').is_file() and (d/'budget.csv').stat().st_size > 1:   # what each arm's key cost the teacher (online distillation)
+        b = pd.read_csv(d/'budget.csv'); m = b.groupby('arm', sort=False)[['pairs', 'scored_here', 'from_published', 'fresh_scored_here', 'steps']].mean()
+        parts.append("The teacher's budget, each arm's key at the end (mean over its runs): pairs, those the teacher scored in the run (the "
+                     "fresh ones among them) and those read from the published key; and the training steps.\n\n"
+                     "| arm | pairs | scored in the run | of them fresh | from the published key | steps |\n|---|---:|---:|---:|---:|---:|\n"
+                     + '\n'.join(f"| {a} | {r.pairs:,.0f} | {r.scored_here:,.0f} | {r.fresh_scored_here:,.0f} | {r.from_published:,.0f} | {r.steps:.0f} |" for a, r in m.iterrows()))
     if (d/'tests.csv').is_file() and (d/'tests.csv').stat().st_size > 1:
         ts = pd.read_csv(d/'tests.csv'); same = 'nearly_same' in ts
         t = [f"| a | b | set | Δ nDCG@10 [95% interval] | p (Holm) |{' nearly the same |' if same else ''}", '|---|---|---|---:|---:|' + ('---|' if same else '')]
@@ -250,7 +256,7 @@ def frontier_table(name):
 
 TABLES = {'sampling': sampling_table, 'objectives': objectives_table, 'teacher': teacher_table, 'encode': encode_table, 'keys': keys_table, 'summary': summary_table, 'distill': distill_table,
           'tuning': tuning_table, 'teacher_free': lambda: frontier_table('teacher_free'), 'self_distill': lambda: frontier_table('self_distill'),
-          'multitask': lambda: frontier_table('multitask')}
+          'multitask': lambda: frontier_table('multitask'), 'online': lambda: frontier_table('online')}
 
 def fill(md):
     return re.sub(r'^\{\{results:(\w+)\}\}$', lambda m: TABLES[m.group(1)](), md, flags=re.M)
