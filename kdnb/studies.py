@@ -84,7 +84,7 @@ def run_plan(cfg:DistillConfig # One run's settings
     from kdnb.pipeline import student_class
     reranker = not can_index(student_class(cfg.kind or student_kind(cfg.student)))
     groups = _groups_per_round(cfg.train, cfg.weights, cfg.dev, cfg.dev_fraction, cfg.dev_min, cfg.positives, cfg.sampler, cfg.k, cfg.seed) * cfg.rounds * cfg.stages
-    steps = cfg.max_steps * cfg.stages if cfg.max_steps else max(1, math.ceil(groups / cfg.batch_size)) * cfg.epochs
+    steps = cfg.stages * (cfg.max_steps or max(1, math.ceil(groups / cfg.stages / cfg.batch_size)) * cfg.epochs)   # each stage its own batches
     evals = 1 + (steps // cfg.eval_every + 1 if cfg.eval_every else cfg.epochs * cfg.stages)
     alphas = len([a for a in cfg.alphas.split(',') if a.strip()]) if cfg.alphas else 0
     systems = 2 + (1 if alphas else 0)
