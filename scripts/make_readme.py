@@ -46,7 +46,9 @@ def keys_table():
         rows.append(f"| `{v['name']}` | {v['n_pairs']:,} | {v['bytes']/1024:.0f} KiB | {t['precision']} | {t['device']} | {v['scored'][:10]} |")
     return '\n'.join(rows)
 
-def _p(p): return 'p < 0.001' if p < 0.001 else f"p {p:.2g}"
+def _p(p):
+    "A p-value as the README prints it: three decimals below 0.1, so that 0.0498 never reads as 0.05."
+    return 'p < 0.001' if p < 0.001 else f"p {p:.3f}" if p < 0.1 else f"p {p:.2f}"
 
 def summary_table():
     "The project's headline figures, each from its experiment's or benchmark's output files."
