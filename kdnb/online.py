@@ -4,7 +4,7 @@
 
 # %% ../nbs/20_online.ipynb #660ed646
 from __future__ import annotations
-import datetime, json, shutil, time, warnings
+import datetime, json, shutil, time
 from pathlib import Path
 from typing import Mapping, Sequence
 import pandas as pd
@@ -126,15 +126,6 @@ def _merge_stages(run:Path, steps:Sequence[int]) -> dict|None:
     return best[0]
 
 # %% ../nbs/20_online.ipynb #9348a7ef
-def _stage_groups(frame, queries, qrels, cfg, stage:int, min_grade:int):
-    "The stage's groups: `cfg.rounds` draws per query from the key's pairs, seeded by the run's seed, the stage and the draw."
-    import datasets
-    from kdnb.sampling import make_groups
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter('always')
-        rs = [make_groups(frame, queries, qrels, sampler=cfg.sampler, k=cfg.k, seed=cfg.seed + 1000 * stage + r, min_grade=min_grade) for r in range(cfg.rounds)]
-    return rs, datasets.concatenate_datasets(rs), sorted({str(c.message) for c in caught})
-
 def train_stages(student, # The student, trained in place
                  cfg, # The run's `DistillConfig` (checked by `prepare`)
                  out:Path, # The run folder
@@ -146,7 +137,7 @@ def train_stages(student, # The student, trained in place
     from kdnb.answer_key import KEYS, key_pool, key_qrels
     from kdnb.data import load_beir
     from kdnb.pipeline import named_key, shared_with_tests, train_config, training_sets, student_index, DevEval
-    from kdnb.sampling import groups_info, merge_score_stats
+    from kdnb.sampling import draw_rounds, groups_info, merge_score_stats
     from kdnb.training import GroupData, train
     name = training_sets(cfg.train)[0]; spec = KEYS[name]
     key, pool = named_key(name), key_pool(name)
@@ -161,7 +152,7 @@ def train_stages(student, # The student, trained in place
     steps, stages, infos, skipped, summaries = [], [], [], set(), []
     for s in range(cfg.stages):
         frame = load_growing(kd)
-        rs, ds, sk = _stage_groups(frame, queries, qrels, cfg, s, mg); infos += [groups_info(r) for r in rs]; skipped |= set(sk)
+        rs, ds, sk = draw_rounds(frame, queries, qrels, cfg.rounds, cfg.seed, part=s, sampler=cfg.sampler, k=cfg.k, min_grade=mg); infos += [groups_info(r) for r in rs]; skipped |= set(sk)
         if progress: print(f"stage {s + 1}/{cfg.stages}: {len(ds)} groups from a key of {len(frame)} pairs ({len(key_rounds(kd))} rounds)")
         sm = train(student, GroupData(ds, passages), run/f"stage{s}", train_config(cfg, seed=cfg.seed + s, eval_first=s == 0), eval_fn=eval_fn, progress=progress)
         steps.append(sm['step']); summaries.append(sm)

@@ -247,11 +247,10 @@ def training_groups(train:str|Sequence[str], # Training set names (keys)
                    ):
     "The training groups of the named sets, mixed by weight, without the held-out queries: (`GroupData`, info)."
     import datasets
-    from kdnb.sampling import make_groups, groups_info, merge_score_stats
+    from kdnb.sampling import draw_rounds, groups_info, merge_score_stats
     from kdnb.training import GroupData
     sets = training_sets(train); w = mix_weights(sets, weights)
     if positives not in POSITIVES: raise InputError(f"positives must be one of {POSITIVES}, got {positives!r}")
-    if rounds < 1: raise InputError(f"rounds must be at least 1, got {rounds}")
     exclude = set(exclude or ())
     keys, texts, qn, dups = {}, {}, {}, {}
     for n in sets:
@@ -266,16 +265,13 @@ def training_groups(train:str|Sequence[str], # Training set names (keys)
         qrels, mg = key_qrels(n) if positives == 'qrels' else (None, 1)
         want = None if w is None else round(w[n] * total)
         r_n = rounds if want is None else max(1, math.ceil(want / max(qn[n], 1)))
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter('always')
-            rs = [make_groups(sc, pool.queries, qrels, sampler=sampler, k=k, seed=seed + 1000 * i + r, min_grade=mg) for r in range(r_n)]
-            ds = datasets.concatenate_datasets(rs)
+        rs, ds, skipped = draw_rounds(sc, pool.queries, qrels, r_n, seed, part=i, sampler=sampler, k=k, min_grade=mg)
         if want is not None and want < len(ds): ds = ds.select(sorted(np.random.default_rng([seed, i]).choice(len(ds), want, replace=False)))
         if want == 0: continue
         if teacher: ds = rescore_groups(ds, tk)   # every teacher trains on the same groups: only the scores differ
         parts.append(ds)
         info[n] = dict(queries=len(set(ds['qid'])), groups=len(ds), teacher=tk.columns[0], weight=None if w is None else round(w[n], 4), shared_with_tests=sorted(dups[n]),
-                       positives='qrels' if qrels is not None else 'teacher top', skipped=sorted({str(c.message) for c in caught}),
+                       positives='qrels' if qrels is not None else 'teacher top', skipped=skipped,
                        score_stats=merge_score_stats([groups_info(r) for r in rs]))   # of the groups drawn, before any mixing cut
     return GroupData(datasets.concatenate_datasets(parts), texts), info
 

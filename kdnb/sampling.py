@@ -24,7 +24,7 @@ __all__ = ['SAMPLERS', 'DEFAULT_STRATEGIES', 'METRIC_LABELS', 'GROUP_FEATURES', 
            'pick_positives', 'sampling_variances', 'partition_estimates', 'simulate_partition',
            'plot_partition_estimates', 'hist_entropy', 'sample_stats', 'compare_strategies', 'summarize',
            'plot_strategies', 'plot_query', 'group_features', 'make_groups', 'merge_score_stats', 'groups_info',
-           'save_groups', 'load_groups']
+           'save_groups', 'load_groups', 'draw_rounds']
 
 # %% ../nbs/07_sampling.ipynb #2a1afc9e
 class KDExamples(NamedTuple):
@@ -549,3 +549,19 @@ def load_groups(path:str|Path # A folder written by `save_groups`
     n = {c: getattr(ds.features[c], 'length', -1) for c in ('docids', 'scores')}
     if n['docids'] < 2 or n['docids'] != n['scores']: raise InputError(f"docids and scores must have a fixed length 1+k, got {n}", path=path)
     return ds
+
+# %% ../nbs/07_sampling.ipynb #c4e82586
+def draw_rounds(frame, # The key's scores, as `make_groups` takes them
+                queries:Mapping[str,str], # Query texts by qid
+                qrels:Mapping|None, # {qid: {docid: grade}}; None: the teacher's top is the positive
+                rounds:int, # Draws per query
+                seed:int, # The run's seed
+                part:int=0, # Which part of the run draws (a training set's place, an online stage)
+                **kw # The rest of `make_groups`' settings (sampler, k, min_grade...)
+               ) -> tuple[list[hf.Dataset], hf.Dataset, list[str]]:
+    "`rounds` draws of `make_groups`, seeded seed + 1000 x part + r: (each draw, all of them concatenated, the skips they reported)."
+    if rounds < 1: raise InputError(f"rounds must be at least 1, got {rounds}")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        rs = [make_groups(frame, queries, qrels, seed=seed + 1000 * part + r, **kw) for r in range(rounds)]
+    return rs, hf.concatenate_datasets(rs), sorted({str(c.message) for c in caught})
