@@ -27,3 +27,24 @@ def test_missing_kdnb_data_is_named(tmp_path):
     r = _env_sh(tmp_path, 'no/such/folder')
     assert r.returncode != 0
     assert 'KDNB_DATA=no/such/folder: no such folder' in r.stderr
+
+def _store_outputs():
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('store_outputs', project_root()/'scripts'/'store_outputs.py')
+    m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m); return m
+
+def test_store_outputs_keeps_results_drops_noise():
+    keep = _store_outputs().keep_outputs
+    out = [dict(output_type='stream', name='stdout', text=['nDCG@10 0.61\n']),
+           dict(output_type='stream', name='stderr', text=['UserWarning: ...\n']),
+           dict(output_type='stream', name='stdout', text=['10%|#  | 1/10\r 20%|## | 2/10\r']),
+           dict(output_type='execute_result', execution_count=7, metadata={}, data={'text/plain': ['   a\n0  1'], 'text/html': ['<table/>'],
+                'application/vnd.jupyter.widget-view+json': {'model_id': 'x'}}),
+           dict(output_type='display_data', metadata={}, data={'image/png': 'A' * 200_000, 'text/plain': ['<Figure>']}),
+           dict(output_type='error', ename='ValueError', evalue='', traceback=[])]
+    k = keep('x = 1\nx', out)
+    assert [o['output_type'] for o in k] == ['stream', 'execute_result']   # the printed line and the table only
+    assert k[0]['text'] == ['nDCG@10 0.61\n'] and set(k[1]['data']) == {'text/plain', 'text/html'} and k[1]['execution_count'] is None
+    assert keep('#| hide\nx', out) == [] and keep('#| export\ndef f(): pass', out) == []
+    small = dict(output_type='display_data', metadata={}, data={'image/png': 'A' * 1000})
+    assert keep('fig', [small]) == [small]
