@@ -251,6 +251,7 @@ def training_groups(train:str|Sequence[str], # Training set names (keys)
     from kdnb.training import GroupData
     sets = training_sets(train); w = mix_weights(sets, weights)
     if positives not in POSITIVES: raise InputError(f"positives must be one of {POSITIVES}, got {positives!r}")
+    if rounds < 1: raise InputError(f"rounds must be at least 1, got {rounds}")   # before any key is read (with weights, rounds=0 would draw nothing to mix)
     exclude = set(exclude or ())
     keys, texts, qn, dups = {}, {}, {}, {}
     for n in sets:
