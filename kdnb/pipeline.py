@@ -445,7 +445,7 @@ def check_student(student:str # Zoo name, folder or hub id
     if p.exists() and not (p.is_dir() and ((p/STUDENT_JSON).is_file() or (p/'config.json').is_file())):
         raise InputError(f"is not a student: a kdnb student folder ({STUDENT_JSON}) or a Hugging Face model folder (config.json) was expected", path=p)
 
-# %% ../nbs/12_pipeline.ipynb #608dc1c1
+# %% ../nbs/12_pipeline.ipynb #13a3db49
 def _kwargs(s):
     if isinstance(s, dict): return s
     if not s: return {}
@@ -454,6 +454,7 @@ def _kwargs(s):
     if not isinstance(v, dict): raise InputError(f"loss_kwargs must be a JSON object, got {s!r}")
     return v
 
+# %% ../nbs/12_pipeline.ipynb #72184315
 def _read_log(run:Path) -> list[dict]:
     return [json.loads(l) for l in (run/'log.jsonl').read_text().splitlines() if l.strip()] if (run/'log.jsonl').is_file() else []
 
@@ -463,6 +464,7 @@ def dev_curve(run:str|Path # A training run folder
     ev = [dict(step=r['step'], **r['eval']) for r in _read_log(Path(run)) if 'eval' in r]
     return pd.DataFrame(ev).drop_duplicates('step', keep='last').set_index('step') if ev else pd.DataFrame()
 
+# %% ../nbs/12_pipeline.ipynb #d3ae26dc
 def taught_vectors(cfg:DistillConfig # The run's settings
                   ) -> bool:
     "Whether the run's loss matches a teacher's vectors (`vector_mse`): its student then trains with `teach_vectors`."
@@ -474,6 +476,7 @@ def staged(cfg:DistillConfig # The run's settings
     "Whether the run trains in stages on a key of its own (`kdnb.online.train_stages`) rather than once on the named keys."
     return cfg.stages > 1 or cfg.candidates > 0 or cfg.fresh > 0
 
+# %% ../nbs/12_pipeline.ipynb #dcd37d73
 def train_config(cfg:DistillConfig, # The run's settings
                  **kw # `TrainConfig` fields that differ (a stage's seed, `eval_first`)
                 ):
@@ -483,6 +486,7 @@ def train_config(cfg:DistillConfig, # The run's settings
                                  max_steps=cfg.max_steps or None, dropout=cfg.dropout, eval_every=cfg.eval_every or None, precision=cfg.precision,
                                  seed=cfg.seed, log_every=5, save_every=50, metric=DevEval.metric), **kw})
 
+# %% ../nbs/12_pipeline.ipynb #be6df601
 def _check_stages(cfg:DistillConfig, sets:list[str], cls):
     "Stop on staged settings that cannot run: see `staged`."
     if cfg.stages < 1 or cfg.candidates < 0 or cfg.fresh < 0:
@@ -499,6 +503,7 @@ def _check_stages(cfg:DistillConfig, sets:list[str], cls):
                          "train on a key of a collection: " + ', '.join(n for n, s in KEYS.items() if 'collection' in s and s['role'] == 'train'))
     if not can_index(cls): raise InputError(f"online rounds need a student that searches a collection; a {cls.kind} student only re-ranks")
 
+# %% ../nbs/12_pipeline.ipynb #85e816e5
 def prepare(cfg:DistillConfig # The run's settings
            ) -> dict:
     "Check every input of a run before any work: names, weights, student, guard, and that no training or dev query is a test query."
@@ -526,6 +531,7 @@ def prepare(cfg:DistillConfig # The run's settings
     check_disjoint(held, tests)
     return dict(sets=sets, tests=tests, devs=devs, guards=guards)
 
+# %% ../nbs/12_pipeline.ipynb #cfb4ef1a
 PER_QUERY = 'per_query.csv'   # a run's per-query nDCG@10 on each test set, by system: small and committed, what tests over seeds read
 
 def _done(d:Path, cfg:DistillConfig,
@@ -541,8 +547,7 @@ def _done(d:Path, cfg:DistillConfig,
     i = json.loads(f.read_text())   # a setting added since the run was made counts as its default, which reproduces the run
     return {**asdict(DistillConfig()), **i['config']} == asdict(cfg) and 'timings' in i
 
-
-# %% ../nbs/12_pipeline.ipynb #0e72f330
+# %% ../nbs/12_pipeline.ipynb #339a42cd
 def train_student(cfg:DistillConfig # The run's settings
                  ):
     "The student a run trains: `cfg.student` cut to `cfg.layers`, with the bi-encoder teacher's vectors attached when the loss matches them, and MLM when `cfg.mlm` weighs it."
@@ -552,6 +557,7 @@ def train_student(cfg:DistillConfig # The run's settings
     if cfg.mlm: add_mlm(st, cfg.mlm)
     return st
 
+# %% ../nbs/12_pipeline.ipynb #911f6d60
 def distill(out_dir:str|Path, # Run folder, relative to the project root; rerunning it resumes
             config:DistillConfig|None=None, # Settings; or pass them as keywords
             progress:bool=True, # Show progress bars
@@ -613,6 +619,7 @@ def distill(out_dir:str|Path, # Run folder, relative to the project root; rerunn
     write_report(out)
     return info
 
+# %% ../nbs/12_pipeline.ipynb #c17ae446
 def write_results(runs:dict, # From `eval_matrix`
                   out:Path # Run folder
                  ) -> dict:
@@ -633,7 +640,7 @@ def write_results(runs:dict, # From `eval_matrix`
     (out/'metrics.json').write_text(json.dumps(metrics, indent=2) + '\n')
     return metrics
 
-# %% ../nbs/12_pipeline.ipynb #70f79891
+# %% ../nbs/12_pipeline.ipynb #c31de3b8
 PROTOCOL = ("Protocol (fixed before any test number was seen): dev queries are carved from the training keys only "
             "({dev}: {dev_n}), never trained on, the same for every seed and setting. The checkpoint and every setting are chosen on "
             "nDCG@10 over all dev queries alone; so is the interpolation weight α of 'student after', the best on dev among those that "
@@ -641,6 +648,7 @@ PROTOCOL = ("Protocol (fixed before any test number was seen): dev queries are c
             "sets ({tests}) are only reported. Significance: paired "
             "t-test over queries against the student before distillation, Holm-corrected over the systems of each table.")
 
+# %% ../nbs/12_pipeline.ipynb #ea513f04
 def plot_gains(metrics:dict, # From `write_results`: set -> system -> measures
                path:str|Path|None=None, # Save the figure here
                measure:str='nDCG@10'):
@@ -656,6 +664,7 @@ def plot_gains(metrics:dict, # From `write_results`: set -> system -> measures
     if path: fig.savefig(path, dpi=110)
     return fig
 
+# %% ../nbs/12_pipeline.ipynb #15aec83b
 def write_report(out:str|Path # A run folder written by `distill`
                 ) -> str:
     "The run's report.md: protocol, training data, dev curve and the chosen step, the test tables, a plot."
@@ -686,7 +695,7 @@ def write_report(out:str|Path # A run folder written by `distill`
     (out/'report.md').write_text(text)
     return text
 
-# %% ../nbs/12_pipeline.ipynb #50377203
+# %% ../nbs/12_pipeline.ipynb #b0184b73
 def distill_seeds(out_dir:str|Path, # Folder: one run per seed in `seed<N>/`, the summary beside them
                   seeds:str|int|Sequence[int]='42,43,44', # Seeds (comma-separated, one int, or a list)
                   config:DistillConfig|None=None, # Settings; or pass them as keywords
@@ -740,6 +749,7 @@ def distill_seeds(out_dir:str|Path, # Folder: one run per seed in `seed<N>/`, th
     (out/'gain.md').write_text(gain_markdown(summary))
     return summary
 
+# %% ../nbs/12_pipeline.ipynb #c0fa370a
 def gain_table(summaries:list[dict] # From `distill_seeds`, one per student
               ) -> str:
     "Markdown rows per student and set (and, with interpolation, for the checkpoint before it): before, after as mean ± sd over seeds, delta, p and Holm's p, ▲/▼ for a significant gain/loss."
@@ -756,6 +766,7 @@ def gain_table(summaries:list[dict] # From `distill_seeds`, one per student
                 lines.append(f"| {st} | {e}{what} | {t['before']:.4f} | {ms(S, e + col)}{mark} | {t['delta']:+.4f} | {t['p']:.3g} | {t['p_holm']:.3g} | {t['queries']} |")
     return '\n'.join(lines)
 
+# %% ../nbs/12_pipeline.ipynb #76b5becd
 def gain_markdown(summary:dict # From `distill_seeds`
                  ) -> str:
     "The over-seeds summary as markdown: mean ± sd per set, and the paired tests."
@@ -767,7 +778,6 @@ def gain_markdown(summary:dict # From `distill_seeds`
              "the seeds, after against before; p (Holm): corrected over the test sets. ▲/▼: significant gain/loss (Holm p < 0.05).", '',
              gain_table([summary]), '', '## Per seed', '', per.round(4).to_markdown(), '']
     return '\n'.join(lines)
-
 
 # %% ../nbs/12_pipeline.ipynb #c06336ca
 def trial_settings(spec:str # 'base' or changes to the base settings, 'name=value name=value'
