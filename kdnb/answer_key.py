@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 import kdnb
 from .core import InputError, cache_dir, project_root, publish_dir
 from .data import Corpus, Pool
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['DEFAULT_TEACHER', 'KEYS', 'PUBLISHED_FORMAT', 'TeacherSpec', 'as_specs', 'stable_hash', 'shard_of', 'sha256_lines',
@@ -70,7 +71,7 @@ def weights_sha256(path:str) -> str:
             for b in iter(lambda: fh.read(1 << 22), b''): h.update(b)
     return h.hexdigest()
 
-# %% ../nbs/06_answer_key.ipynb #ec595f8c
+# %% ../nbs/06_answer_key.ipynb #20da58f3
 def _text_fn(passages) -> Callable[[str], str]:
     if isinstance(passages, Corpus): return passages.text
     if isinstance(passages, Pool): passages = passages.passages
@@ -93,10 +94,12 @@ def _check_inputs(pairs, queries, text):
         h.update(d.encode()); h.update(b'\t'); h.update(t.encode()); h.update(b'\n')
     return h.hexdigest()
 
+# %% ../nbs/06_answer_key.ipynb #8bf9c75c
 def key_dir(dest:str|Path) -> Path:
     "A key's folder: `dest` itself when it is a path, else `<cache>/keys/<dest>`."
     return Path(dest) if ('/' in str(dest) or Path(dest).is_absolute()) else cache_dir()/'keys'/str(dest)
 
+# %% ../nbs/06_answer_key.ipynb #2c9654ac
 def _write_shard(path:Path, qids, docids, scores:dict):
     "Write one shard: `qid`, `docid` and a float32 column per teacher; atomically (a temporary name, then a rename)."
     cols = {'qid': pa.array(list(qids), pa.string()), 'docid': pa.array(list(docids), pa.string())}
@@ -119,7 +122,7 @@ def _write_manifest(dest, man):
     finally: tmp.unlink(missing_ok=True)
     return json.loads(mf.read_text())
 
-# %% ../nbs/06_answer_key.ipynb #3558df97
+# %% ../nbs/06_answer_key.ipynb #6436fd7f
 _SAME = ('pairs_sha256', 'queries_sha256', 'passages_sha256', 'n_pairs', 'n_shards', 'columns')
 
 def _device_name(device) -> str:
@@ -154,6 +157,7 @@ def key_manifest(pairs:Sequence[tuple[str,str]], # (qid, docid) pairs to score
                 passages_sha256=passages_sha, kdnb_version=kdnb.__version__,
                 created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'))
 
+# %% ../nbs/06_answer_key.ipynb #8a3e1d9d
 def _manifest_diff(have:dict, man:dict, fields=('weights_sha256', 'max_length', 'precision')) -> list[str]:
     "How an existing key's manifest differs from the one asked for: each field with both values."
     out = [f"{k}: existing {have.get(k)!r}, asked {man[k]!r}" for k in _SAME if have.get(k) != man[k]]
@@ -161,6 +165,7 @@ def _manifest_diff(have:dict, man:dict, fields=('weights_sha256', 'max_length', 
         out += [f"teacher {a['column']} {k}: existing {a.get(k)!r}, asked {b[k]!r}" for k in fields if a.get(k) != b[k]]
     return out
 
+# %% ../nbs/06_answer_key.ipynb #357cd66a
 def build_key(dest:str|Path, # The key's folder (created); a name without '/' goes under `<cache>/keys/`
               pairs:Sequence[tuple[str,str]], # (qid, docid) pairs to score
               queries:Mapping[str,str], # Query texts by qid
@@ -210,7 +215,7 @@ def build_key(dest:str|Path, # The key's folder (created); a name without '/' go
             bar.update(len(idx))
     return dest
 
-# %% ../nbs/06_answer_key.ipynb #9fddd8a7
+# %% ../nbs/06_answer_key.ipynb #6ea518ba
 @dataclass
 class AnswerKey:
     "A loaded answer key: the pairs with one raw score column per teacher, and the manifest."
@@ -219,36 +224,46 @@ class AnswerKey:
     def columns(self) -> list[str]: return self.manifest['columns']
     @property
     def complete(self) -> bool: return len(self.table) == self.manifest['n_pairs']
-    def provenance(self) -> str:
-        "A readable account of where the scores came from."
-        m = self.manifest
-        lines = [f"answer key {self.path} ({len(self.table)}/{m['n_pairs']} pairs, {m['n_shards']} shards; kdnb {m['kdnb_version']}, {m['created']})"]
-        short = lambda h: f"{h[:16]}..." if h else 'unknown'
-        for t in m['teachers']:
-            lines.append(f"  {t['column']}: {t['model']} at {t.get('path') or 'unknown'}, max_length {t.get('max_length')}, {t.get('precision') or 'unknown precision'}"
-                         f" on {t.get('device') or 'an unrecorded device'}, weights sha256 {short(t.get('weights_sha256'))}")
-        lines.append(f"  inputs sha256: pairs {short(m['pairs_sha256'])}, queries {short(m.get('queries_sha256'))}, passages {short(m.get('passages_sha256'))}")
-        if m.get('description'): lines.append(f"  {m['description']}")
-        if m.get('imported'): lines.append(f"  imported from {m['imported']['source']} (sha256 {short(m['imported'].get('file_sha256'))})")
-        return '\n'.join(lines)
-    def __repr__(self): return self.provenance()
 
-    def scores(self,
-               norm:str|None='zscore', # Per-query normalisation for ensembles: 'zscore', 'minmax' or None
-               weights:Sequence[float]|None=None # Per-teacher weights (default equal)
-              ) -> pd.DataFrame:
-        "Pairs with raw teacher columns and `score`: the single teacher's, or the ensemble mean of normalised scores."
-        df = self.table.copy()
-        if len(self.columns) == 1: df['score'] = df[self.columns[0]]; return df
-        df['score'] = ensemble(df, self.columns, norm=norm, weights=weights)
-        return df
+# %% ../nbs/06_answer_key.ipynb #0f6a1806
+@patch
+def provenance(self:AnswerKey) -> str:
+    "A readable account of where the scores came from."
+    m = self.manifest
+    lines = [f"answer key {self.path} ({len(self.table)}/{m['n_pairs']} pairs, {m['n_shards']} shards; kdnb {m['kdnb_version']}, {m['created']})"]
+    short = lambda h: f"{h[:16]}..." if h else 'unknown'
+    for t in m['teachers']:
+        lines.append(f"  {t['column']}: {t['model']} at {t.get('path') or 'unknown'}, max_length {t.get('max_length')}, {t.get('precision') or 'unknown precision'}"
+                     f" on {t.get('device') or 'an unrecorded device'}, weights sha256 {short(t.get('weights_sha256'))}")
+    lines.append(f"  inputs sha256: pairs {short(m['pairs_sha256'])}, queries {short(m.get('queries_sha256'))}, passages {short(m.get('passages_sha256'))}")
+    if m.get('description'): lines.append(f"  {m['description']}")
+    if m.get('imported'): lines.append(f"  imported from {m['imported']['source']} (sha256 {short(m['imported'].get('file_sha256'))})")
+    return '\n'.join(lines)
 
-    def run(self, **kw) -> dict[str, dict[str, float]]:
-        "The key's `score` as a run `{qid: {docid: score}}`."
-        run = {}
-        for q, d, s in self.scores(**kw)[['qid', 'docid', 'score']].itertuples(index=False): run.setdefault(q, {})[d] = float(s)
-        return run
+@patch
+def __repr__(self:AnswerKey): return self.provenance()
 
+# %% ../nbs/06_answer_key.ipynb #3b54746b
+@patch
+def scores(self:AnswerKey,
+           norm:str|None='zscore', # Per-query normalisation for ensembles: 'zscore', 'minmax' or None
+           weights:Sequence[float]|None=None # Per-teacher weights (default equal)
+          ) -> pd.DataFrame:
+    "Pairs with raw teacher columns and `score`: the single teacher's, or the ensemble mean of normalised scores."
+    df = self.table.copy()
+    if len(self.columns) == 1: df['score'] = df[self.columns[0]]; return df
+    df['score'] = ensemble(df, self.columns, norm=norm, weights=weights)
+    return df
+
+# %% ../nbs/06_answer_key.ipynb #473f4320
+@patch
+def run(self:AnswerKey, **kw) -> dict[str, dict[str, float]]:
+    "The key's `score` as a run `{qid: {docid: score}}`."
+    run = {}
+    for q, d, s in self.scores(**kw)[['qid', 'docid', 'score']].itertuples(index=False): run.setdefault(q, {})[d] = float(s)
+    return run
+
+# %% ../nbs/06_answer_key.ipynb #5535e989
 def load_key(path:str|Path, # The key's folder, or a name under `<cache>/keys/`
              quiet:bool=False # Don't print the provenance
             ) -> AnswerKey:

@@ -458,7 +458,7 @@ def plot_query(key, # An `AnswerKey`, or a frame with qid, docid and `column`
     a2.set(xlabel='teacher score', ylabel='CDF', title='sample CDF vs full list'); a2.legend(fontsize=7, loc='upper left')
     return _save(fig, path)
 
-# %% ../nbs/07_sampling.ipynb #9731fcda
+# %% ../nbs/07_sampling.ipynb #162919c9
 GROUP_FEATURES = hf.Features({'qid': hf.Value('string'), 'query': hf.Value('string'),
                               'docids': hf.Sequence(hf.Value('string')), 'scores': hf.Sequence(hf.Value('float32'))})
 # The schema of training groups: qid, query text, docids (positive first, then k negatives) and their teacher scores.
@@ -473,7 +473,7 @@ def group_features(k:int, # Negatives per group
     if passages: f['passages'] = hf.Sequence(hf.Value('string'), length=1 + k)
     return hf.Features(f)
 
-# %% ../nbs/07_sampling.ipynb #03f6b892
+# %% ../nbs/07_sampling.ipynb #61d37dcb
 def make_groups(key_scores_df, # An `AnswerKey`, or a frame with qid, docid and `column` (e.g. `AnswerKey.scores()`)
                 queries:Mapping[str,str], # Query texts by qid
                 qrels:Mapping|None=None, # {qid: {docid: grade}}; None: the teacher's top `n_pos` are the positives
@@ -522,7 +522,7 @@ def make_groups(key_scores_df, # An `AnswerKey`, or a frame with qid, docid and 
     feats = group_features(k, text is not None)
     return hf.Dataset.from_dict(cols, features=feats, info=hf.DatasetInfo(description=json.dumps(info), features=feats))
 
-# %% ../nbs/07_sampling.ipynb #b36cf2e0
+# %% ../nbs/07_sampling.ipynb #d55502ba
 def merge_score_stats(infos:Sequence[dict] # `groups_info` of several group sets (e.g. the rounds of one training set)
                      ) -> dict:
     "The groups' mean diagnostics over several group sets, each weighted by its number of groups."
@@ -534,7 +534,7 @@ def groups_info(ds:hf.Dataset) -> dict:
     try: return json.loads(ds.info.description)
     except (TypeError, json.JSONDecodeError): return {}
 
-# %% ../nbs/07_sampling.ipynb #9e27e564
+# %% ../nbs/07_sampling.ipynb #144b17b9
 def save_groups(ds:hf.Dataset, # Groups from `make_groups`
                 path:str|Path # Folder to write
                ) -> Path:
