@@ -157,7 +157,7 @@ def evaluate(run, # `{qid: {docid: score}}`, a frame, or ScoredDoc tuples
         out[str(m)] = float(agg.result())
     return out
 
-# %% ../nbs/03_evaluation.ipynb #6a671dd8
+# %% ../nbs/03_evaluation.ipynb #37531b48
 class PairedResult(NamedTuple):
     "The outcome of a paired test: mean difference a - b, the test statistic, the two-sided p-value, the number of queries."
     diff:float; statistic:float; pvalue:float; n:int
@@ -191,6 +191,7 @@ def _paired(a, b, measure=None) -> np.ndarray:
     d = a.values - b.values
     return np.where(np.abs(d) < 1e-12, 0.0, d)
 
+# %% ../nbs/03_evaluation.ipynb #f7c1512a
 def paired_ttest(a, # Per-query scores of system a: a per-query frame, a Series indexed by qid, or an array
                  b, # Per-query scores of system b, for the same queries
                  measure:str|None=None # The column to use when a and b are per-query frames
@@ -206,6 +207,7 @@ def paired_ttest(a, # Per-query scores of system a: a per-query frame, a Series 
         r = stats.ttest_rel(d, np.zeros_like(d))
     return PairedResult(mean, float(r.statistic), float(r.pvalue), n)
 
+# %% ../nbs/03_evaluation.ipynb #45b096b1
 def randomization_test(a, # Per-query scores of system a: a per-query frame, a Series indexed by qid, or an array
                        b, # Per-query scores of system b, for the same queries
                        measure:str|None=None, # The column to use when a and b are per-query frames
@@ -244,7 +246,7 @@ def adjust_pvalues(pvalues, # p-values of a family of tests; NaN entries are lef
     else: raise InputError(f"unknown correction {method!r}; use 'holm', 'bonferroni' or None")
     return p
 
-# %% ../nbs/03_evaluation.ipynb #a94b872f
+# %% ../nbs/03_evaluation.ipynb #495cddd3
 _TESTS = {'ttest': paired_ttest, 't': paired_ttest, 'randomization': randomization_test, 'permutation': randomization_test}
 _TEST_NAMES = {paired_ttest: 'paired t-test', randomization_test: 'paired randomization test'}
 
@@ -286,6 +288,7 @@ def results_table(runs:dict, # System name -> run (any form `evaluate` takes) or
                        alpha=alpha, n_queries=len(pq[baseline]))
     return table
 
+# %% ../nbs/03_evaluation.ipynb #d69f6384
 def to_markdown(table:pd.DataFrame, # A frame from `results_table`
                 digits:int=4, # Decimals shown
                 aliases:bool=True, # Head columns with `ALIASES` (e.g. MRR@10) and say what they stand for
@@ -310,6 +313,7 @@ def to_markdown(table:pd.DataFrame, # A frame from `results_table`
     if renamed: note += ' ' + '; '.join(renamed) + ' (ir-measures names).'
     return '\n'.join(lines) + '\n\n' + note + '\n'
 
+# %% ../nbs/03_evaluation.ipynb #bb1439c1
 def save_table(table:pd.DataFrame, # A frame from `results_table`
                path:str|Path, # Where to write: `<path>.md` and `<path>.csv` (a .md or .csv suffix is dropped)
                **kwargs # Passed to `to_markdown`
