@@ -185,7 +185,7 @@ def embeddings(self:DenseIndex) -> np.ndarray:
     if self.kind == 'ivf': faiss.extract_index_ivf(self.index).make_direct_map()
     return self.index.reconstruct_n(0, len(self))
 
-# %% ../nbs/11_retrieval.ipynb #b5b65e17
+# %% ../nbs/11_retrieval.ipynb #34fb1418
 def _similarity(encoder) -> str:
     for m in ('encode_queries', 'encode_passages'):
         if not callable(getattr(encoder, m, None)): raise InputError(f"the encoder has no `{m}` method ({type(encoder).__name__})")
@@ -207,6 +207,7 @@ def encode_texts(encoder, # An object with `encode_queries` and `encode_passages
     kw = {'progress': progress} | ({} if batch_size is None else {'batch_size': batch_size})
     return _as_matrix(fn(list(texts), **kw), f"{what} embeddings from {type(encoder).__name__}", rows=len(texts))
 
+# %% ../nbs/11_retrieval.ipynb #b6f83b29
 def _texts_of(corpus, title:bool):
     "(ids, fetch) for a Corpus, a Collection, a dict {docid: text} or (docid, text) pairs."
     if isinstance(corpus, Collection): corpus = corpus.corpus
@@ -220,6 +221,7 @@ def _texts_of(corpus, title:bool):
         if not isinstance(t, str): raise InputError(f"passage text should be a string, got {type(t).__name__}", id=str(d))
     return [str(d) for d in corpus], (lambda ids, c={str(d): t for d, t in corpus.items()}: [c[i] for i in ids])
 
+# %% ../nbs/11_retrieval.ipynb #f3bb7a19
 @patch(cls_method=True)
 def build(cls:DenseIndex, encoder, # An object with `encode_queries`, `encode_passages` and `similarity`
            corpus, # A `Corpus`, a `Collection`, a dict `{docid: text}`, or (docid, text) pairs
@@ -252,6 +254,7 @@ def build(cls:DenseIndex, encoder, # An object with `encode_queries`, `encode_pa
         index.add(ids[a:b], x)
     return index
 
+# %% ../nbs/11_retrieval.ipynb #34854b48
 @patch(cls_method=True)
 def from_embeddings(cls:DenseIndex, ids:list[str], # Passage ids, one per row
                      embeddings, # Passage vectors `(n, d)`
@@ -302,7 +305,7 @@ def load(cls:DenseIndex, path:str|Path # A folder written by `DenseIndex.save`
                          f"{len(self.docids)} ids ({len(self._pos)} distinct) of dimension {s['dim']}", path=path)
     return self.tune()
 
-# %% ../nbs/11_retrieval.ipynb #50a32b73
+# %% ../nbs/11_retrieval.ipynb #2deb2694
 def _slug(s:str) -> str: return re.sub(r'[^A-Za-z0-9._-]+', '_', str(s)).strip('_')[-60:]
 
 def dense_cache_path(name:str, # The collection name
@@ -316,6 +319,7 @@ def dense_cache_path(name:str, # The collection name
     h = hashlib.sha1(json.dumps({'key': key, 'kind': kind, 'metric': metric, 'title': title, **params}, sort_keys=True).encode()).hexdigest()[:10]
     return cache_dir()/'dense'/f"{_slug(name)}-{_slug(key)}-{kind}-{h}"
 
+# %% ../nbs/11_retrieval.ipynb #aef41bdc
 def encoder_key(encoder # A kdnb student, or any encoder with a `name`
                ) -> str|None:
     "Names the encoder in a cache: its name, plus a hash of its settings, weights, precision and kind where it has them; None without a name."
@@ -325,6 +329,7 @@ def encoder_key(encoder # A kdnb student, or any encoder with a `name`
     if getattr(encoder, 'kind', None): ident['kind'] = encoder.kind   # one backbone, two kinds of student
     return encoder.name + ('-' + hashlib.sha1(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:8] if ident else '')
 
+# %% ../nbs/11_retrieval.ipynb #307d5225
 def dense_index(encoder, # An object with `encode_queries`, `encode_passages` and `similarity`
                 collection:Collection|str, # A loaded collection, or a collection name or folder
                 kind:str='flat', # 'flat', 'hnsw' or 'ivf'
@@ -353,6 +358,7 @@ def dense_index(encoder, # An object with `encode_queries`, `encode_passages` an
     if dest is not None: idx.save(dest)
     return idx
 
+# %% ../nbs/11_retrieval.ipynb #a1ef96b3
 def retrieve(encoder, # An object with `encode_queries`, `encode_passages` and `similarity`
              collection:Collection|str, # A loaded collection, or a name for `load_beir`
              k:int=100, # Passages per query
