@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Iterator, Iterable
 import numpy as np
 from .core import InputError, data_dir, cache_dir, hub_offline
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['Run', 'Qrels', 'ALIASES', 'LAYOUT', 'POOL_ALIASES', 'Corpus', 'load_queries', 'load_qrels', 'read_trec_run', 'ranked',
            'write_trec_run', 'write_qrels', 'Collection', 'collection_path', 'load_beir', 'Pool', 'pool_path',
            'load_pool', 'dl_qrels']
 
-# %% ../nbs/01_data.ipynb #368386fb
+# %% ../nbs/01_data.ipynb #d4c3f674
 class Corpus:
     "A BEIR `corpus.jsonl`, indexed by byte offset and read lazily."
     def __init__(self, path:str|Path): # The `corpus.jsonl` file
@@ -56,32 +57,40 @@ class Corpus:
         if self._pos is None: self._scan()
         return self._pos
 
-    def _rec(self, i):
-        if self._mm is None:
-            with open(self.path, 'rb') as f: self._mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        start = int(self._offsets[i]); end = self._mm.find(b'\n', start)
-        return json.loads(self._mm[start: end if end >= 0 else len(self._mm)])
+# %% ../nbs/01_data.ipynb #18957321
+@patch
+def _rec(self:Corpus, i):
+    if self._mm is None:
+        with open(self.path, 'rb') as f: self._mm = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+    start = int(self._offsets[i]); end = self._mm.find(b'\n', start)
+    return json.loads(self._mm[start: end if end >= 0 else len(self._mm)])
 
-    def __getitem__(self, docid:str) -> dict:
-        "The passage record for `docid`."
-        i = self._index.get(str(docid))
-        if i is None: raise KeyError(f"passage id {docid!r} is not in {self.path}")
-        return self._rec(i)
+@patch
+def __getitem__(self:Corpus, docid:str) -> dict:
+    "The passage record for `docid`."
+    i = self._index.get(str(docid))
+    if i is None: raise KeyError(f"passage id {docid!r} is not in {self.path}")
+    return self._rec(i)
 
-    def text(self, docid:str, title:bool=True) -> str:
-        "The passage text, prefixed by its title when it has one."
-        r = self[docid]; t = r.get('title') or ''
-        return f"{t} {r.get('text','')}".strip() if title and t else r.get('text','')
+# %% ../nbs/01_data.ipynb #b6286e88
+@patch
+def text(self:Corpus, docid:str, title:bool=True) -> str:
+    "The passage text, prefixed by its title when it has one."
+    r = self[docid]; t = r.get('title') or ''
+    return f"{t} {r.get('text','')}".strip() if title and t else r.get('text','')
 
-    def texts(self, docids:Iterable[str], title:bool=True) -> list[str]:
-        "Texts for many ids, in the given order."
-        return [self.text(d, title) for d in docids]
+@patch
+def texts(self:Corpus, docids:Iterable[str], title:bool=True) -> list[str]:
+    "Texts for many ids, in the given order."
+    return [self.text(d, title) for d in docids]
 
-    def __iter__(self) -> Iterator[dict]:
-        "Stream the passages in file order, without the index."
-        with open(self.path, 'rb') as f:
-            for raw in f:
-                if raw.strip(): yield json.loads(raw)
+# %% ../nbs/01_data.ipynb #a35ef88b
+@patch
+def __iter__(self:Corpus) -> Iterator[dict]:
+    "Stream the passages in file order, without the index."
+    with open(self.path, 'rb') as f:
+        for raw in f:
+            if raw.strip(): yield json.loads(raw)
 
 # %% ../nbs/01_data.ipynb #3b4dea8a
 def load_queries(path:str|Path # A BEIR `queries.jsonl`, or a TSV of `qid<tab>text` (TREC topics)
