@@ -184,7 +184,7 @@ def write_qrels(qrels:Qrels, path:str|Path, beir:bool=True):
         for qid in qrels:
             for did, g in qrels[qid].items(): f.write(f"{qid}\t{did}\t{g}\n" if beir else f"{qid} 0 {did} {g}\n")
 
-# %% ../nbs/01_data.ipynb #7aa9103a
+# %% ../nbs/01_data.ipynb #eeaf16ac
 ALIASES = {'scifact': 'beir-scifact', 'dl19': 'msmarco-trec-dl-mini/dl19', 'trec-dl-2019': 'msmarco-trec-dl-mini/dl19',
            'cranfield': 'cranfield/beir', 'vaswani': 'vaswani/beir'}
 LAYOUT = "corpus.jsonl, queries.jsonl and qrels/<split>.tsv"
@@ -205,6 +205,7 @@ class Collection:
                           f"{self.corpus.path}; they count in evaluation but cannot be retrieved", stacklevel=2)
         return missing
 
+# %% ../nbs/01_data.ipynb #27e00e14
 def _find_local(name):
     p = Path(name).expanduser()
     if (p/'corpus.jsonl').is_file(): return p
@@ -213,6 +214,7 @@ def _find_local(name):
         if (cand/'corpus.jsonl').is_file(): return cand
     return None
 
+# %% ../nbs/01_data.ipynb #7ab15f87
 def _from_hub(name, dest:Path):
     "Download BEIR `name` with `datasets` and write it in the BEIR layout under `dest`."
     from datasets import load_dataset
@@ -241,6 +243,7 @@ def collection_path(name:str) -> Path:
                      f"under KDNB_DATA={data_dir()} (as {ALIASES.get(name, name)}, beir-{name}, {name}/beir) and in "
                      f"{cache_dir()/'beir'}. Set KDNB_DATA to the folder that holds your collections.{hub_err}")
 
+# %% ../nbs/01_data.ipynb #582213fd
 def load_beir(name:str, # A collection name ('scifact', 'dl19', 'cranfield', ...) or a folder in the BEIR layout
               split:str='test', # Which `qrels/<split>.tsv` to read
               check:bool=True # Count judged passages missing from the corpus, and warn once
