@@ -262,7 +262,7 @@ def load_beir(name:str, # A collection name ('scifact', 'dl19', 'cranfield', ...
     if check: c.check_qrels()
     return c
 
-# %% ../nbs/01_data.ipynb #3b24775b
+# %% ../nbs/01_data.ipynb #6d42f9fb
 @dataclass
 class Pool:
     "Candidate lists for re-ranking: queries, the first-stage run, and passage texts."
@@ -270,16 +270,23 @@ class Pool:
     def __repr__(self): return f"Pool({self.name!r}: {len(self.queries)} queries, {self.n_pairs} pairs)"
     @property
     def n_pairs(self) -> int: return sum(map(len, self.run.values()))
-    def pairs(self) -> list[tuple[str,str]]:
-        "All `(qid, docid)` pairs, in first-stage rank order."
-        return [(q, d) for q in self.run for d,_ in ranked(self.run, q)]
-    def subset(self, qids:Iterable[str]) -> Pool:
-        "The pool restricted to `qids`."
-        qids = [q for q in qids]
-        run = {q: self.run[q] for q in qids}
-        docs = {d for q in qids for d in run[q]}
-        return Pool(self.name, {q: self.queries[q] for q in qids}, run, {d: self.passages[d] for d in docs}, self.path)
 
+# %% ../nbs/01_data.ipynb #a315da68
+@patch
+def pairs(self:Pool) -> list[tuple[str,str]]:
+    "All `(qid, docid)` pairs, in first-stage rank order."
+    return [(q, d) for q in self.run for d,_ in ranked(self.run, q)]
+
+# %% ../nbs/01_data.ipynb #5528a88f
+@patch
+def subset(self:Pool, qids:Iterable[str]) -> Pool:
+    "The pool restricted to `qids`."
+    qids = [q for q in qids]
+    run = {q: self.run[q] for q in qids}
+    docs = {d for q in qids for d in run[q]}
+    return Pool(self.name, {q: self.queries[q] for q in qids}, run, {d: self.passages[d] for d in docs}, self.path)
+
+# %% ../nbs/01_data.ipynb #e33f39d0
 POOL_ALIASES = {'bm25':'BM25', 'bm25-rm3':'BM25_RM3', 'tasb':'D_BERT_KD_TASB', 'tas-b':'D_BERT_KD_TASB',
                 'splade++':'SPLADE_P_P_ENSEMBLE_DISTIL', 'splade':'SPLADE_P_P_ENSEMBLE_DISTIL', 'ada2':'OPEN_AI_ADA2', 'repllama':'REP_LLAMA'}
 
