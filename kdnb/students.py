@@ -98,31 +98,6 @@ class Student(nn.Module):
     def encode_queries(self, texts, **kwargs) -> np.ndarray: raise self._cannot('encode queries apart')
     def encode_passages(self, texts, **kwargs) -> np.ndarray: raise self._cannot('encode passages apart')
 
-    def gradient_checkpointing_enable(self):
-        "Recompute activations in the backward pass: less memory for longer inputs or bigger batches."
-        e, kw = self.encoder, {'use_reentrant': False}
-        if hasattr(e, 'activation_checkpointing_enable'): e.activation_checkpointing_enable(kw)  # its name from transformers 5.x
-        else: e.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kw)
-        return self
-
-    def gradient_checkpointing_disable(self):
-        "Keep activations again."
-        e = self.encoder
-        (e.activation_checkpointing_disable if hasattr(e, 'activation_checkpointing_disable') else e.gradient_checkpointing_disable)()
-        return self
-
-    @property
-    def gradient_checkpointing(self) -> bool:
-        "Whether activations are recomputed in the backward pass."
-        return any(getattr(m, 'gradient_checkpointing', False) is True for m in self.encoder.modules())
-
-    def fingerprint(self) -> str:
-        "A short hash of the weights: tells apart two students with the same name (a run folder saved twice)."
-        h = hashlib.sha1()
-        for k, v in sorted(self.state_dict().items()):
-            h.update(k.encode()); h.update(v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
-        return h.hexdigest()[:12]
-
 # %% ../nbs/09_students.ipynb #228f60b5
 POOLINGS = ('mean', 'cls')
 SIMILARITIES = ('cosine', 'dot')
@@ -369,6 +344,27 @@ def score_inbatch(self:BiEncoder, queries:Sequence[str], passages:Sequence[Seque
     flat, _ = flatten_groups(queries, passages)
     return self.score_features(self.tokenize_queries(queries), self.tokenize_passages(flat), inbatch=True)
 
+# %% ../nbs/09_students.ipynb #58a5f235
+@patch
+def gradient_checkpointing_enable(self:Student):
+    "Recompute activations in the backward pass: less memory for longer inputs or bigger batches."
+    e, kw = self.encoder, {'use_reentrant': False}
+    if hasattr(e, 'activation_checkpointing_enable'): e.activation_checkpointing_enable(kw)  # its name from transformers 5.x
+    else: e.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kw)
+    return self
+
+@patch
+def gradient_checkpointing_disable(self:Student):
+    "Keep activations again."
+    e = self.encoder
+    (e.activation_checkpointing_disable if hasattr(e, 'activation_checkpointing_disable') else e.gradient_checkpointing_disable)()
+    return self
+
+@patch(as_prop=True)
+def gradient_checkpointing(self:Student) -> bool:
+    "Whether activations are recomputed in the backward pass."
+    return any(getattr(m, 'gradient_checkpointing', False) is True for m in self.encoder.modules())
+
 # %% ../nbs/09_students.ipynb #23911a3e
 @torch.inference_mode()
 def _encoded(self, texts, prefix, max_len, what, batch_size, tokens_per_batch, chunk, progress, embed):
@@ -421,6 +417,15 @@ def encode_passages(self:BiEncoder,
                    ) -> np.ndarray:
     "Passage vectors, (N, dim) float32 in the input order, normalized for cosine."
     return _encode(self, texts, self.passage_prefix, self.passage_max_len, 'passages', batch_size, tokens_per_batch, chunk, progress)
+
+# %% ../nbs/09_students.ipynb #641c4533
+@patch
+def fingerprint(self:Student) -> str:
+    "A short hash of the weights: tells apart two students with the same name (a run folder saved twice)."
+    h = hashlib.sha1()
+    for k, v in sorted(self.state_dict().items()):
+        h.update(k.encode()); h.update(v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:12]
 
 # %% ../nbs/09_students.ipynb #f23c2685
 def st_files(folder:str|Path, # The model folder
