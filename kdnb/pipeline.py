@@ -125,7 +125,7 @@ def dev_split(name:str, # A key of `KEYS` with judgments
     n = len(judged) if fraction == 1 else min(len(judged) - 1, max(min_queries, round(fraction * len(judged))))
     return sorted(sorted(judged, key=lambda q: stable_hash(f"dev/{name}/{q}"))[:n])
 
-# %% ../nbs/12_pipeline.ipynb #a6a3f490
+# %% ../nbs/12_pipeline.ipynb #0b5b253c
 ZOO_STUDENT = {'splade': 'splade', 'colbert-backbone': 'colbert', 'cross-encoder': 'cross-encoder'}   # zoo kind -> the student it makes (others: a bi-encoder)
 SEARCH = {'splade': ('kdnb.splade', 'SparseIndex', 'rerank_sparse'),     # student kind -> (module, exact index, re-ranker)
           'colbert': ('kdnb.colbert', 'TokenIndex', 'rerank_colbert'),   # the bi-encoder's are the retrieval chapter's (FAISS)
@@ -143,6 +143,7 @@ def student_kind(model:str # Zoo name, folder or hub id
         return 'colbert'   # a PyLate model folder
     return 'bi-encoder'
 
+# %% ../nbs/12_pipeline.ipynb #20ba71cb
 def student_class(kind:str # A student kind
                  ):
     "The class of a student kind (importing the chapters that define them)."
@@ -162,6 +163,7 @@ def make_student(model:str, # Zoo name, folder or hub id
     st = cls(model, **{k: v for k, v in settings.items() if k in ok and v is not None})
     return cut_layers(st, layers) if layers else st
 
+# %% ../nbs/12_pipeline.ipynb #ec2601be
 def can_index(student # A kdnb student, or its class
              ) -> bool:
     "Whether the student can index a collection for full retrieval (a cross-encoder cannot: it only re-ranks)."
