@@ -427,7 +427,7 @@ def fingerprint(self:Student) -> str:
         h.update(k.encode()); h.update(v.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()[:12]
 
-# %% ../nbs/09_students.ipynb #f23c2685
+# %% ../nbs/09_students.ipynb #9ac14321
 def st_files(folder:str|Path, # The model folder
              settings:dict, # Student settings (`BiEncoder.settings()`)
              dim:int # Embedding size
@@ -453,6 +453,7 @@ def st_files(folder:str|Path, # The model folder
         'prompts': {'query': s['query_prefix'], 'document': s['passage_prefix'], 'passage': s['passage_prefix']},
         'default_prompt_name': None, 'similarity_fn_name': s['similarity']}, indent=2))
 
+# %% ../nbs/09_students.ipynb #242f22f3
 def save_student(student, # Any kdnb student (an `encoder` and a `tokenizer`, `kind`, `name`, `settings()`)
                  path:str|Path, # Folder to write; replaced if it holds a kdnb student, refused if it holds anything else
                  peer_files # folder -> None: writes the files another library needs to load the folder
@@ -481,6 +482,7 @@ def load_saved(cls, # A student class
     if k != cls.kind: raise InputError(f"holds a {k!r} student, not a {cls.kind!r}", path=p)
     return cls(str(p), device=device, precision=precision)
 
+# %% ../nbs/09_students.ipynb #11d77a72
 @patch
 def save(self:BiEncoder,
          path:str|Path # Folder to write; replaced if it holds a kdnb student, refused if it holds anything else
