@@ -322,7 +322,7 @@ def sample_stats(full:np.ndarray, # Teacher scores of the full list
                 H_full=hf_, H_sample=hs, H_gap=hs - hf_, w1=float(stats.wasserstein_distance(z(sample), z(full))),
                 ks=float(stats.ks_2samp(sample, full, method='asymp').statistic))
 
-# %% ../nbs/07_sampling.ipynb #91ede7ec
+# %% ../nbs/07_sampling.ipynb #fff7fb7d
 DEFAULT_STRATEGIES = {'top-k': 'topk', 'range-10': ('range', {'skip': 10}), 'random': 'random',
                       'stratified': 'stratified', 'stratified-mid': 'stratified-mid'}
 
@@ -340,6 +340,7 @@ def _scores_frame(key, norm='zscore', column='score') -> pd.DataFrame:
     if dup.any(): raise InputError(f"passage {df.docid[dup].iloc[0]!r} is scored twice", id=df.qid[dup].iloc[0])
     return df
 
+# %% ../nbs/07_sampling.ipynb #0a1d321f
 def _queries(df, max_queries=None):
     "Yield (qid, docids, scores) per query, in qid order."
     for i, (qid, g) in enumerate(df.groupby('qid', sort=True)):
@@ -354,6 +355,7 @@ def _positives(qid, d, s, qrels, n_pos, min_grade):
     P = pick_positives(d, s, judged, n_pos, min_grade)
     return (P, None) if P.docids else (None, 'judged positive not in the key')
 
+# %% ../nbs/07_sampling.ipynb #f1ca57f0
 def compare_strategies(key, # An `AnswerKey`, or a frame with qid, docid and `column`
                        qrels:Mapping|None=None, # {qid: {docid: grade}}; None: the teacher's top passage is the positive
                        k:int=8, # Negatives per query
@@ -383,6 +385,7 @@ def compare_strategies(key, # An `AnswerKey`, or a frame with qid, docid and `co
     out = pd.DataFrame(rows); out.attrs['skipped'] = dict(skipped)
     return out
 
+# %% ../nbs/07_sampling.ipynb #4a64c492
 def summarize(per_query:pd.DataFrame # From `compare_strategies`
              ) -> pd.DataFrame:
     "The mean of each diagnostic per strategy, with the number of queries."
