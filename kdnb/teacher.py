@@ -12,10 +12,11 @@ import torch
 from tqdm.auto import tqdm
 from .core import InputError, get_device, get_dtype, precision_name
 from .data import Pool, Run
+from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['PRECISION_TOL', 'token_budget_batches', 'default_token_budget', 'resolve_precision', 'score_tolerance',
-           'padded_parts', 'quantize_int8', 'CrossEncoder', 'encoder_flops', 'rerank_pool']
+           'padded_parts', 'CrossEncoder', 'encoder_flops', 'quantize_int8', 'rerank_pool']
 
 # %% ../nbs/04_teacher.ipynb #278b2fce
 def token_budget_batches(lengths:Sequence[int], # Token length of each item
@@ -98,15 +99,7 @@ def padded_parts(enc, # Encoded items, unpadded (a tokenizer's output lists)
     if sum(len(b) * max(lens[i] for i in b) for b in parts) > (1 - min_gain) * len(lens) * max(lens): parts = [np.arange(len(lens))]
     return [_pad(enc, b, pad_id) for b in parts], torch.from_numpy(np.argsort(np.concatenate(parts)))
 
-# %% ../nbs/04_teacher.ipynb #4625137e
-def quantize_int8(model:torch.nn.Module) -> torch.nn.Module:
-    "Dynamic int8 quantization of every `nn.Linear` (weights int8, activations quantized on the fly), for CPU."
-    import warnings
-    from torch.ao.quantization import quantize_dynamic
-    with warnings.catch_warnings():
-        warnings.simplefilter('ignore')  # torch marks its quantized tensors deprecated, in favour of torchao
-        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
-
+# %% ../nbs/04_teacher.ipynb #a3c35ff9
 class CrossEncoder:
     "A cross-encoder teacher: scores (query, passage) pairs with one logit."
     def __init__(self,
@@ -137,33 +130,37 @@ class CrossEncoder:
 
     def __repr__(self): return f"CrossEncoder({self.name!r}, max_length={self.max_length}, device={self.device}, precision={self.precision})"
 
-    def _batches(self, queries, passages, chunk):
-        pad_id = self.tokenizer.pad_token_id or 0
-        for s in range(0, len(queries), chunk):
-            enc = self.tokenizer(list(queries[s:s+chunk]), list(passages[s:s+chunk]), truncation='longest_first',
-                                 max_length=self.max_length, padding=False)
-            lens = [len(x) for x in enc['input_ids']]
-            for b in token_budget_batches(lens, self.tokens_per_batch, self.max_batch):
-                yield s + b, _pad(enc, b, pad_id)
+# %% ../nbs/04_teacher.ipynb #99d568e7
+@patch
+def _batches(self:CrossEncoder, queries, passages, chunk):
+    pad_id = self.tokenizer.pad_token_id or 0
+    for s in range(0, len(queries), chunk):
+        enc = self.tokenizer(list(queries[s:s+chunk]), list(passages[s:s+chunk]), truncation='longest_first',
+                             max_length=self.max_length, padding=False)
+        lens = [len(x) for x in enc['input_ids']]
+        for b in token_budget_batches(lens, self.tokens_per_batch, self.max_batch):
+            yield s + b, _pad(enc, b, pad_id)
 
-    @torch.inference_mode()
-    def predict(self,
-                queries:Sequence[str], # One query text per pair
-                passages:Sequence[str], # One passage text per pair
-                chunk:int=4096, # Pairs tokenized and length-sorted together
-                progress:bool=True # Show a progress bar
-               ) -> np.ndarray:
-        "Score each (query, passage) pair; returns float32 scores in the input order."
-        if len(queries) != len(passages): raise InputError(f"{len(queries)} queries but {len(passages)} passages")
-        for i, p in enumerate(passages):
-            if not isinstance(p, str) or not p.strip(): raise InputError(f"pair {i}: empty passage text")
-        out = np.empty(len(queries), dtype=np.float32)
-        with tqdm(total=len(queries), desc=f"scoring {self.name}", unit='pair', disable=not progress) as bar:
-            for idx, feats in _Prefetch(self._batches(queries, passages, chunk)):
-                feats = {k: v.to(self.device, non_blocking=True) for k, v in feats.items()}
-                logits = self.model(**feats).logits
-                out[idx] = logits[:, 0].float().cpu().numpy(); bar.update(len(idx))
-        return out
+# %% ../nbs/04_teacher.ipynb #6d222d7e
+@patch
+@torch.inference_mode()
+def predict(self:CrossEncoder,
+            queries:Sequence[str], # One query text per pair
+            passages:Sequence[str], # One passage text per pair
+            chunk:int=4096, # Pairs tokenized and length-sorted together
+            progress:bool=True # Show a progress bar
+           ) -> np.ndarray:
+    "Score each (query, passage) pair; returns float32 scores in the input order."
+    if len(queries) != len(passages): raise InputError(f"{len(queries)} queries but {len(passages)} passages")
+    for i, p in enumerate(passages):
+        if not isinstance(p, str) or not p.strip(): raise InputError(f"pair {i}: empty passage text")
+    out = np.empty(len(queries), dtype=np.float32)
+    with tqdm(total=len(queries), desc=f"scoring {self.name}", unit='pair', disable=not progress) as bar:
+        for idx, feats in _Prefetch(self._batches(queries, passages, chunk)):
+            feats = {k: v.to(self.device, non_blocking=True) for k, v in feats.items()}
+            logits = self.model(**feats).logits
+            out[idx] = logits[:, 0].float().cpu().numpy(); bar.update(len(idx))
+    return out
 
 # %% ../nbs/04_teacher.ipynb #0a7ee15b
 def encoder_flops(config, # A BERT-like config: `num_hidden_layers`, `hidden_size`, `intermediate_size`
@@ -172,6 +169,15 @@ def encoder_flops(config, # A BERT-like config: `num_hidden_layers`, `hidden_siz
     "Forward FLOPs of a transformer encoder over sequences of these lengths: dense layers plus attention."
     L = np.asarray(lengths, dtype=np.float64); h, f = config.hidden_size, config.intermediate_size
     return float(config.num_hidden_layers * (2 * (4*h*h + 2*h*f) * L.sum() + 4 * h * (L**2).sum()))
+
+# %% ../nbs/04_teacher.ipynb #e380d180
+def quantize_int8(model:torch.nn.Module) -> torch.nn.Module:
+    "Dynamic int8 quantization of every `nn.Linear` (weights int8, activations quantized on the fly), for CPU."
+    import warnings
+    from torch.ao.quantization import quantize_dynamic
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore')  # torch marks its quantized tensors deprecated, in favour of torchao
+        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
 # %% ../nbs/04_teacher.ipynb #34eaf667
 def rerank_pool(ce:CrossEncoder, # The scorer
