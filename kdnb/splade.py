@@ -214,7 +214,7 @@ def load(cls:Splade, path:str|Path, # A folder written by `save`
     "A SPLADE student saved with `save`, with its settings."
     return load_saved(cls, path, device, precision)
 
-# %% ../nbs/13_splade.ipynb #74bf0b8a
+# %% ../nbs/13_splade.ipynb #329e0c9a
 def _queries(queries, encoder, qids, progress) -> tuple[list[str], sp.csr_matrix]:
     "(query ids, CSR query vectors) from `{qid: text}` with an encoder, or from a CSR matrix with ids."
     if isinstance(queries, dict):
@@ -229,6 +229,7 @@ def _queries(queries, encoder, qids, progress) -> tuple[list[str], sp.csr_matrix
     if not qids: raise InputError("no queries to search")
     return qids, Q
 
+# %% ../nbs/13_splade.ipynb #96628d9b
 class SparseIndex:
     "SPLADE passage vectors as a CSR matrix, searched exactly by sparse matrix products."
     def __init__(self, docids:Sequence[str], # Passage ids, one per row
@@ -243,41 +244,44 @@ class SparseIndex:
     def nnz_per_passage(self) -> float: return self.matrix.nnz / max(1, len(self))
     def __repr__(self): return f"SparseIndex({len(self)} passages, vocabulary {self.matrix.shape[1]}, {self.nnz_per_passage:.1f} terms per passage)"
 
-    @classmethod
-    def build(cls, student, # A SPLADE student (`encode_passages`)
-              corpus, # A `Corpus`, a `Collection`, or a dict `{docid: text}`
-              title:bool=True, # For a `Corpus`: prefix each text with its title
-              chunk_size:int=10_000, # Passages encoded at a time
-              progress:bool=True # Show progress bars
-             ) -> SparseIndex:
-        "Encode a corpus chunk by chunk."
-        from kdnb.retrieval import _texts_of
-        ids, fetch = _texts_of(corpus, title)
-        if not ids: raise InputError("the corpus has no passages", path=getattr(corpus, 'path', None))
-        parts = [student.encode_passages(fetch(ids[a:a+chunk_size]), progress=progress) for a in range(0, len(ids), chunk_size)]
-        return cls(ids, sp.vstack(parts).tocsr())
+# %% ../nbs/13_splade.ipynb #8c8f60c5
+@patch(cls_method=True)
+def build(cls:SparseIndex, student, # A SPLADE student (`encode_passages`)
+          corpus, # A `Corpus`, a `Collection`, or a dict `{docid: text}`
+          title:bool=True, # For a `Corpus`: prefix each text with its title
+          chunk_size:int=10_000, # Passages encoded at a time
+          progress:bool=True # Show progress bars
+         ) -> SparseIndex:
+    "Encode a corpus chunk by chunk."
+    from kdnb.retrieval import _texts_of
+    ids, fetch = _texts_of(corpus, title)
+    if not ids: raise InputError("the corpus has no passages", path=getattr(corpus, 'path', None))
+    parts = [student.encode_passages(fetch(ids[a:a+chunk_size]), progress=progress) for a in range(0, len(ids), chunk_size)]
+    return cls(ids, sp.vstack(parts).tocsr())
 
-    def search(self, queries, # `{qid: text}` (with `encoder`), or a CSR matrix of query vectors (with `qids`)
-               k:int=100, # Passages per query
-               encoder=None, # The SPLADE student, for query texts
-               qids:Sequence[str]|None=None, # Ids of the rows of a query matrix
-               chunk_size:int=256, # Queries scored at a time
-               progress:bool=False # Show the encoder's progress
-              ) -> Run:
-        "The top-`k` passages of each query by dot product, as a run `{qid: {docid: score}}`, best first; only positive scores."
-        if k < 1: raise InputError(f"k must be a positive integer, got {k!r}")
-        qids, Q = _queries(queries, encoder, qids, progress)
-        if Q.shape[1] != self.matrix.shape[1]:
-            raise InputError(f"vocabulary mismatch: the query vectors have {Q.shape[1]} terms, the index's passage vectors {self.matrix.shape[1]}; "
-                             "search with the student (or a student of the same vocabulary) that built the index")
-        run, D = {}, self.matrix.T.tocsc()
-        for a in range(0, len(qids), chunk_size):
-            S = (Q[a:a+chunk_size] @ D).toarray(); kk = min(k, S.shape[1])
-            top = np.argpartition(-S, kk - 1, axis=1)[:, :kk]
-            for q, s, t in zip(qids[a:a+chunk_size], S, top):
-                t = t[np.argsort(-s[t], kind='stable')]
-                run[q] = {self.docids[j]: float(s[j]) for j in t if s[j] > 0}
-        return run
+# %% ../nbs/13_splade.ipynb #3af282ba
+@patch
+def search(self:SparseIndex, queries, # `{qid: text}` (with `encoder`), or a CSR matrix of query vectors (with `qids`)
+           k:int=100, # Passages per query
+           encoder=None, # The SPLADE student, for query texts
+           qids:Sequence[str]|None=None, # Ids of the rows of a query matrix
+           chunk_size:int=256, # Queries scored at a time
+           progress:bool=False # Show the encoder's progress
+          ) -> Run:
+    "The top-`k` passages of each query by dot product, as a run `{qid: {docid: score}}`, best first; only positive scores."
+    if k < 1: raise InputError(f"k must be a positive integer, got {k!r}")
+    qids, Q = _queries(queries, encoder, qids, progress)
+    if Q.shape[1] != self.matrix.shape[1]:
+        raise InputError(f"vocabulary mismatch: the query vectors have {Q.shape[1]} terms, the index's passage vectors {self.matrix.shape[1]}; "
+                         "search with the student (or a student of the same vocabulary) that built the index")
+    run, D = {}, self.matrix.T.tocsc()
+    for a in range(0, len(qids), chunk_size):
+        S = (Q[a:a+chunk_size] @ D).toarray(); kk = min(k, S.shape[1])
+        top = np.argpartition(-S, kk - 1, axis=1)[:, :kk]
+        for q, s, t in zip(qids[a:a+chunk_size], S, top):
+            t = t[np.argsort(-s[t], kind='stable')]
+            run[q] = {self.docids[j]: float(s[j]) for j in t if s[j] > 0}
+    return run
 
 # %% ../nbs/13_splade.ipynb #075930da
 def rerank_sparse(student, # A SPLADE student
