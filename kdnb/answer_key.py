@@ -457,7 +457,7 @@ def read_published(src:str|Path # A published key's folder
         raise InputError(f"{len(df)} rows with columns {list(df.columns)}; the provenance records {prov['n_pairs']} pairs with {cols}", path=f)
     return prov, df
 
-# %% ../nbs/06_answer_key.ipynb #7733dea0
+# %% ../nbs/06_answer_key.ipynb #513558f2
 def _published_diff(prov:dict, man:dict) -> list[str]:
     "How a published key's provenance differs from the local key's manifest: each field with both values."
     out = [] if prov['n_pairs'] == man['n_pairs'] else [f"n_pairs: published {prov['n_pairs']}, local {man['n_pairs']}"]
@@ -468,6 +468,7 @@ def _published_diff(prov:dict, man:dict) -> list[str]:
         out += [f"teacher {k}: published {a.get(k)!r}, local {b[k]!r}" for k in ('model', 'max_length', 'weights_sha256') if a.get(k) != b[k]]
     return out
 
+# %% ../nbs/06_answer_key.ipynb #165f97c1
 def _write_key(dest:Path, df:pd.DataFrame, man:dict) -> Path:
     "Write a complete key (its table and manifest) into the new folder `dest`, atomically."
     if dest.exists() and any(dest.iterdir()): raise InputError("exists; nothing in the cache is overwritten: delete it first", path=dest)
@@ -480,6 +481,7 @@ def _write_key(dest:Path, df:pd.DataFrame, man:dict) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True); publish_dir(tmp, dest)
     return dest
 
+# %% ../nbs/06_answer_key.ipynb #1590373c
 def import_key(src:str|Path, # A published key's folder
                dest:str|Path, # The key folder to create (it must not exist); a name goes under `<cache>/keys/`
                pairs:Sequence[tuple[str,str]], # The (qid, docid) pairs the key must score, as for `build_key`
