@@ -13,7 +13,7 @@ import torch
 # %% auto #0
 __all__ = ['InputError', 'cache_dir', 'data_dir', 'models_dir', 'hub_offline', 'project_root', 'project_path', 'publish_dir',
            'file_fingerprint', 'cpu_bf16_native', 'get_device', 'get_dtype', 'precision_name', 'seed_everything',
-           'Settings', 'settings']
+           'release_memory', 'Settings', 'settings']
 
 # %% ../nbs/00_core.ipynb #b136fdf4
 class InputError(ValueError):
@@ -125,6 +125,15 @@ def seed_everything(seed:int|None=None # None reads `KDNB_SEED` (default 42)
     seed = int(os.environ.get('KDNB_SEED', 42)) if seed is None else int(seed)
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
     return seed
+
+# %% ../nbs/00_core.ipynb #c88288f4
+def release_memory() -> bool:
+    "Collect garbage and give the heap's free pages back to the operating system (glibc's `malloc_trim`); False where there is no glibc."
+    import ctypes, ctypes.util, gc
+    gc.collect()
+    try: trim = getattr(ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6'), 'malloc_trim', None)
+    except OSError: return False
+    return bool(trim(0)) if trim is not None else False
 
 # %% ../nbs/00_core.ipynb #b2716754
 @dataclass

@@ -9,7 +9,7 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
-from .core import InputError, project_path, seed_everything, settings, publish_dir
+from .core import InputError, project_path, seed_everything, settings, publish_dir, release_memory
 from .answer_key import KEYS, key_pool, key_qrels, load_key, key_dir, build_named_key, stable_hash
 from .self_distill import cut_layers, teacher_key, rescore_groups, teach_vectors, TEACHER_VECTORS
 from .multitask import add_mlm
@@ -619,6 +619,7 @@ def distill(out_dir:str|Path, # Run folder, relative to the project root; rerunn
     info.update(timings=timings, settings=settings().as_dict())
     (out/'run_info.json').write_text(json.dumps(info, indent=2, default=str) + '\n')
     write_report(out)
+    del st, teacher, own, before, trained, after, systems; release_memory()   # the next run of a study starts from a small heap
     return info
 
 # %% ../nbs/12_pipeline.ipynb #c17ae446
