@@ -119,7 +119,7 @@ def pool(hidden:Tensor, # Token vectors, (B, L, d)
     m = mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
 
-# %% ../nbs/09_students.ipynb #2ef12af6
+# %% ../nbs/09_students.ipynb #81b96079
 STUDENT_JSON = 'kdnb_student.json'
 DEFAULTS = {'pooling': 'mean', 'similarity': 'dot', 'query_prefix': '', 'passage_prefix': '',
             'query_max_len': 64, 'passage_max_len': 256, 'scale': 1.0}
@@ -128,6 +128,7 @@ def _read_json(p):
     try: return json.loads(Path(p).read_text())
     except (OSError, ValueError) as e: raise InputError(f"unreadable JSON: {e}", path=p) from None
 
+# %% ../nbs/09_students.ipynb #b2b34053
 def st_settings(folder:str|Path # A sentence-transformers model folder
                ) -> dict:
     "Pooling, similarity, prefixes and max length read from a folder's sentence-transformers files (empty if none)."
@@ -154,6 +155,7 @@ def st_settings(folder:str|Path # A sentence-transformers model folder
     if (p := f/'sentence_bert_config.json').is_file() and (n := _read_json(p).get('max_seq_length')): out['passage_max_len'] = int(n)
     return out
 
+# %% ../nbs/09_students.ipynb #25a76281
 def student_settings(model:str, # Zoo name, local folder or hub id
                      **given # Settings given explicitly (None: look them up)
                     ) -> dict:
