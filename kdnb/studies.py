@@ -122,22 +122,34 @@ def probe(cfg:DistillConfig, # The settings whose student, batch and lengths to 
     st.eval(); t0 = time.perf_counter(); student_rerank(st, pool); rate = pool.n_pairs / (time.perf_counter() - t0)
     return dict(step_s=times[-1], items_per_s=rate)
 
+# %% ../nbs/16_studies.ipynb #d081db94
+def _cost_key(cfg:DistillConfig) -> tuple:
+    "What sets the cost of a step and of scoring: the model, its cut and kind, the batch, the lengths, the precision, a vector teacher and MLM."
+    return (cfg.student, cfg.kind, cfg.layers, cfg.k, cfg.batch_size, cfg.query_max_len, cfg.passage_max_len, cfg.precision,
+            cfg.teacher if taught_vectors(cfg) else '', cfg.mlm)
+
 def estimate_cost(cells:list[dict], # From `grid`
                   seeds:Sequence[int], # Seeds of each cell
                   factors:Sequence[str]=(), # The factors, to name the cells
-                  probes:dict|None=None # Probe results by student settings, reused (filled as it goes)
+                  probes:dict|None=None, # Probe results by `_cost_key`, reused (filled as it goes)
+                  runs_left:dict|None=None, # Cell name -> runs still to do; None: every seed
+                  finished:Sequence[tuple[dict, float]]=() # (cell settings, measured seconds) of finished runs: they calibrate the probe of their cost key
                  ) -> pd.DataFrame:
-    "Estimated hours of every cell (all its seeds), from its run plan and a probe of its student on this machine; an online round's teacher calls (`teacher_pairs`, at most) are not in the hours."
+    "Estimated hours of every cell (its runs left), from its run plan and a probe of its student on this machine, scaled by what finished runs of the same cost key took; an online round's teacher calls (`teacher_pairs`, at most) are not in the hours."
     probes = {} if probes is None else probes; rows = []
-    for c in cells:
-        cfg = DistillConfig(**c); plan = run_plan(cfg)
-        key = (cfg.student, cfg.kind, cfg.layers, cfg.k, cfg.batch_size, cfg.query_max_len, cfg.passage_max_len, cfg.precision,   # the model's cost,
-               cfg.teacher if taught_vectors(cfg) else '', cfg.mlm)                                                             # a vector teacher's, MLM's
+    def predicted(c):   # (key, plan, probe, seconds of one run by the probe)
+        cfg = DistillConfig(**c); plan, key = run_plan(cfg), _cost_key(cfg)
         if key not in probes: probes[key] = probe(cfg)
         pr = probes[key]
-        s = plan['steps'] * pr['step_s'] + (plan['dev_items'] + plan['test_items']) / pr['items_per_s']
-        rows.append(dict(cell=cell_name(c, factors) if factors else str(len(rows)), **plan, step_s=round(pr['step_s'], 2),
-                         items_per_s=round(pr['items_per_s']), hours=round(s * len(seeds) / 3600, 2)))
+        return key, plan, pr, plan['steps'] * pr['step_s'] + (plan['dev_items'] + plan['test_items']) / pr['items_per_s']
+    keys, ratios = {_cost_key(DistillConfig(**c)) for c in cells}, {}
+    for c, secs in finished:
+        if (k := _cost_key(DistillConfig(**c))) in keys: ratios.setdefault(k, []).append(secs / predicted(c)[3])
+    for c in cells:
+        key, plan, pr, s = predicted(c); f = float(np.median(ratios[key])) if key in ratios else 1.0   # the median: a run slowed once (a paused machine) does not skew it
+        name = cell_name(c, factors) if factors else str(len(rows)); n = len(seeds) if runs_left is None else runs_left.get(name, len(seeds))
+        rows.append(dict(cell=name, **plan, step_s=round(pr['step_s'], 2), items_per_s=round(pr['items_per_s']), calibration=round(f, 2),
+                         runs=n, hours=round(s * f * n / 3600, 2)))
     return pd.DataFrame(rows).set_index('cell')
 
 # %% ../nbs/16_studies.ipynb #64bd06c0
@@ -169,8 +181,11 @@ def run_grid(out_dir:str|Path, # Folder of the study: one sub-folder per cell, o
     todo = [(c, s) for c, s in runs if not _done(out/cell_name(c, names)/f"seed{s}", DistillConfig(**{**c, 'seed': s}), students=False)]
     print(f"{len(cells)} cells x {len(seeds)} seeds = {len(runs)} runs; {len(runs) - len(todo)} finished before, {len(todo)} to run")
     if estimate and todo:
-        est = estimate_cost([c for c in cells if any(c is x for x, _ in todo)], seeds, names)
-        est.to_csv(out/'estimate.csv'); print(est.to_string()); print(f"estimated: {est.hours.sum():.2f} h on this machine (all seeds of the cells left)")
+        left = [c for c in cells if any(c is x for x, _ in todo)]
+        fin = [(c, json.loads((out/cell_name(c, names)/f"seed{s}"/'run_info.json').read_text())['timings']['total_s'])
+               for c, s in runs if not any(c is x and s == y for x, y in todo)]
+        est = estimate_cost(left, seeds, names, runs_left={cell_name(c, names): sum(c is x for x, _ in todo) for c in left}, finished=fin)
+        est.to_csv(out/'estimate.csv'); print(est.to_string()); print(f"estimated: {est.hours.sum():.2f} h on this machine (the {len(todo)} runs left)")
     state = []
     for c, s in tqdm(runs, desc='runs', disable=not progress):
         d = out/cell_name(c, names)/f"seed{s}"; cfg = DistillConfig(**{**c, 'seed': s})
