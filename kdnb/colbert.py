@@ -301,10 +301,9 @@ def build(cls:TokenIndex, student, # A ColBERT student (`encode_passages`)
           progress:bool=True # Show progress bars
          ) -> TokenIndex:
     "Encode a corpus chunk by chunk."
-    from kdnb.retrieval import _texts_of
-    ids, fetch = _texts_of(corpus, title)
-    if not ids: raise InputError("the corpus has no passages", path=getattr(corpus, 'path', None))
-    return cls(ids, [v for a in range(0, len(ids), chunk_size) for v in student.encode_passages(fetch(ids[a:a+chunk_size]), progress=progress)])
+    from kdnb.retrieval import corpus_chunks
+    ids, parts = corpus_chunks(student, corpus, title, chunk_size, progress)
+    return cls(ids, [v for part in parts for v in part])
 
 @patch
 def search(self:TokenIndex, queries, # `{qid: text}` (with `encoder`), or (N, m, dim) query vectors (with `qids`)

@@ -5,7 +5,7 @@
 # %% ../nbs/11_retrieval.ipynb #37c4fa7f
 from __future__ import annotations
 import hashlib, json, math, os, re, shutil, tempfile, warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 import numpy as np
 import faiss
@@ -15,8 +15,9 @@ from .core import InputError, cache_dir, publish_dir, file_fingerprint
 from .data import Corpus, Collection, Pool, Run, load_beir, collection_path
 
 # %% auto #0
-__all__ = ['KINDS', 'METRICS', 'META', 'ivf_nlist', 'index_settings', 'DenseIndex', 'encode_texts', 'dense_cache_path',
-           'encoder_key', 'dense_index', 'retrieve', 'pool_candidates', 'rerank_dense', 'rerank_from_index']
+__all__ = ['KINDS', 'METRICS', 'META', 'ivf_nlist', 'index_settings', 'DenseIndex', 'encode_texts', 'corpus_chunks',
+           'dense_cache_path', 'encoder_key', 'dense_index', 'retrieve', 'pool_candidates', 'rerank_dense',
+           'rerank_from_index']
 
 # %% ../nbs/11_retrieval.ipynb #af94af55
 KINDS = ('flat', 'hnsw', 'ivf')
@@ -220,6 +221,18 @@ def _texts_of(corpus, title:bool):
     for d, t in corpus.items():
         if not isinstance(t, str): raise InputError(f"passage text should be a string, got {type(t).__name__}", id=str(d))
     return [str(d) for d in corpus], (lambda ids, c={str(d): t for d, t in corpus.items()}: [c[i] for i in ids])
+
+# %% ../nbs/11_retrieval.ipynb #b961ae58
+def corpus_chunks(encoder, # An object with `encode_passages`
+                  corpus, # A `Corpus`, a `Collection`, a dict `{docid: text}`, or (docid, text) pairs
+                  title:bool=True, # For a `Corpus`: prefix each text with its title
+                  chunk_size:int=10_000, # Passages encoded at a time
+                  progress:bool=True # Show the encoder's progress
+                 ) -> tuple[list[str], Iterator]:
+    "The passage ids, and the encoder's vectors of each chunk of them in order (lazily, one chunk at a time)."
+    ids, fetch = _texts_of(corpus, title)
+    if not ids: raise InputError("the corpus has no passages", path=getattr(corpus, 'path', None))
+    return ids, (encoder.encode_passages(fetch(ids[a:a+chunk_size]), progress=progress) for a in range(0, len(ids), chunk_size))
 
 # %% ../nbs/11_retrieval.ipynb #f3bb7a19
 @patch(cls_method=True)

@@ -253,11 +253,9 @@ def build(cls:SparseIndex, student, # A SPLADE student (`encode_passages`)
           progress:bool=True # Show progress bars
          ) -> SparseIndex:
     "Encode a corpus chunk by chunk."
-    from kdnb.retrieval import _texts_of
-    ids, fetch = _texts_of(corpus, title)
-    if not ids: raise InputError("the corpus has no passages", path=getattr(corpus, 'path', None))
-    parts = [student.encode_passages(fetch(ids[a:a+chunk_size]), progress=progress) for a in range(0, len(ids), chunk_size)]
-    return cls(ids, sp.vstack(parts).tocsr())
+    from kdnb.retrieval import corpus_chunks
+    ids, parts = corpus_chunks(student, corpus, title, chunk_size, progress)
+    return cls(ids, sp.vstack(list(parts)).tocsr())
 
 # %% ../nbs/13_splade.ipynb #3af282ba
 @patch
