@@ -12,8 +12,8 @@ import torch
 
 # %% auto #0
 __all__ = ['InputError', 'cache_dir', 'data_dir', 'models_dir', 'hub_offline', 'project_root', 'project_path', 'publish_dir',
-           'file_fingerprint', 'cpu_bf16_native', 'get_device', 'get_dtype', 'precision_name', 'seed_everything',
-           'release_memory', 'Settings', 'settings']
+           'file_fingerprint', 'cpu_bf16_native', 'cpu_amx', 'get_device', 'get_dtype', 'precision_name',
+           'seed_everything', 'release_memory', 'Settings', 'settings']
 
 # %% ../nbs/00_core.ipynb #b136fdf4
 class InputError(ValueError):
@@ -93,6 +93,11 @@ def cpu_bf16_native() -> bool:
     cpu = torch.cpu
     try: return bool(torch.backends.mkldnn.is_available() and (cpu._is_amx_tile_supported() or cpu._is_avx512_bf16_supported()))
     except AttributeError: return False  # a torch without these probes (or not x86): assume none
+
+def cpu_amx() -> bool:
+    "True when this CPU has AMX tile units (Intel Sapphire Rapids and later), whose bf16 matrix products change which kernels win."
+    try: return bool(torch.cpu._is_amx_tile_supported())
+    except AttributeError: return False
 
 def get_device(device:str|torch.device|None=None # 'cuda', 'cuda:1', 'mps', 'cpu'; None reads `KDNB_DEVICE`, then picks
               ) -> torch.device:

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from .core import InputError, get_device, get_dtype
 from .data import Pool, Run
 from .students import Student, STUDENT_JSON, check_texts, flatten_groups, _read_json, save_student, load_saved
-from .teacher import token_budget_batches, default_token_budget, _pad, _Prefetch, rerank_pool, padded_parts
+from .teacher import token_budget_batches, default_token_budget, _pad, _Prefetch, rerank_pool, padded_parts, PART_GAIN
 from .zoo import resolve_model, hf_kwargs
 
 # %% auto #0
@@ -87,7 +87,7 @@ def tokenize_pairs(self:CrossEncoderStudent, queries:Sequence[str], passages:Seq
 
 # %% ../nbs/15_cross_encoder.ipynb #cfd0d3a0
 CrossEncoderStudent.train_tokens = 4096   # padded tokens per sub-batch of a training batch (DL groups: 2.6 s a step against 3.6 s at 16,384, sdpa)
-CrossEncoderStudent.split_gain = 0.2   # split a batch only when it saves at least this share of its padded tokens
+CrossEncoderStudent.split_gain = PART_GAIN   # split a batch when that saves at least this share of its padded tokens (always on an AMX CPU)
 
 @patch
 def collate(self:CrossEncoderStudent, queries:Sequence[str], # B query texts

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from fastcore.basics import patch
 from .core import InputError, get_device, get_dtype
 from .data import Pool, Run
-from .teacher import token_budget_batches, default_token_budget, _Prefetch, _pad, padded_parts
+from .teacher import token_budget_batches, default_token_budget, _Prefetch, _pad, padded_parts, PART_GAIN
 from .zoo import ZOO, _ALIASES, zoo_record, resolve_model, hf_kwargs, atomic_dir, _lacks_pooler
 
 # %% auto #0
@@ -299,7 +299,7 @@ def score_features(self:BiEncoder,
 
 # %% ../nbs/09_students.ipynb #e647b803
 BiEncoder.train_tokens = 4096   # padded tokens per part of a training batch's passages (on this CPU, DL groups of 1+16: 1.9 s a step against 3.0 s at 16,384)
-BiEncoder.split_gain = 0.2   # split the passages only when that saves at least this share of their padded tokens
+BiEncoder.split_gain = PART_GAIN   # split the passages when that saves at least this share of their padded tokens (always on an AMX CPU: the teacher chapter)
 
 @patch
 def collate(self:BiEncoder, queries:Sequence[str], # B query texts

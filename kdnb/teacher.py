@@ -10,12 +10,12 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from .core import InputError, get_device, get_dtype, precision_name
+from .core import InputError, get_device, get_dtype, precision_name, cpu_amx
 from .data import Pool, Run
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['PRECISION_TOL', 'token_budget_batches', 'default_token_budget', 'resolve_precision', 'score_tolerance',
+__all__ = ['PRECISION_TOL', 'PART_GAIN', 'token_budget_batches', 'default_token_budget', 'resolve_precision', 'score_tolerance',
            'padded_parts', 'CrossEncoder', 'encoder_flops', 'quantize_int8', 'rerank_pool']
 
 # %% ../nbs/04_teacher.ipynb #278b2fce
@@ -88,6 +88,8 @@ class _Prefetch(threading.Thread):
             yield x
 
 # %% ../nbs/04_teacher.ipynb #e0801ee6
+PART_GAIN = 0.0 if cpu_amx() else 0.2   # cut a training batch into token-budget parts when that saves this share of its padding (always with AMX)
+
 def padded_parts(enc, # Encoded items, unpadded (a tokenizer's output lists)
                  tokens_per_batch:int, # Padded-token budget of a part
                  min_gain:float, # Split only when the parts save at least this share of the padded tokens

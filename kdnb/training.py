@@ -14,12 +14,12 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from .core import InputError, get_device, get_dtype, project_path, publish_dir
+from .core import InputError, get_device, get_dtype, project_path, publish_dir, cpu_amx
 from .losses import get_loss
 
 # %% auto #0
 __all__ = ['EAGER_MAX_LEN', 'GroupData', 'batch_plan', 'TrainConfig', 'rng_state', 'set_rng_state', 'set_dropout', 'param_groups',
-           'plot_curves', 'set_attention', 'train_attention', 'check_serves', 'Trainer', 'train']
+           'plot_curves', 'lean_attention', 'set_attention', 'train_attention', 'check_serves', 'Trainer', 'train']
 
 # %% ../nbs/10_training.ipynb #656624f5
 class GroupData:
@@ -175,13 +175,36 @@ def plot_curves(log:str|Path, # A run's `log.jsonl`
     if path: fig.savefig(path, dpi=120)
     return fig
 
+# %% ../nbs/10_training.ipynb #effc3460
+def lean_attention(module:torch.nn.Module, # The attention layer (for `training`)
+                   query:torch.Tensor, key:torch.Tensor, value:torch.Tensor, # (B, heads, L, d); fewer key/value heads are repeated
+                   attention_mask:torch.Tensor|None, # Additive mask, (B, 1, L, L') or broadcastable
+                   scaling:float|None=None, # Score scale; None: 1/sqrt(d)
+                   dropout:float=0.0, # Dropout on the attention weights
+                   **kwargs):
+    "transformers' eager attention with the scale on the queries and the mask in the scores' dtype: no (L, L) matrix is promoted to fp32."
+    scaling = query.size(-1) ** -0.5 if scaling is None else scaling
+    if key.shape[1] != query.shape[1]:   # grouped-query attention: each key/value head serves several query heads
+        r = query.shape[1] // key.shape[1]; key, value = key.repeat_interleave(r, 1), value.repeat_interleave(r, 1)
+    w = torch.matmul(query * scaling, key.transpose(2, 3))
+    if attention_mask is not None: w = w + attention_mask[..., :key.shape[-2]].to(w.dtype)
+    w = torch.nn.functional.dropout(torch.softmax(w, dim=-1), p=dropout, training=module.training)
+    return torch.matmul(w, value).transpose(1, 2).contiguous(), w
+
+def _register_lean() -> None:
+    "Make `lean_attention` a transformers attention implementation named 'kdnb_eager' (with eager's mask)."
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, eager_mask
+    AttentionInterface.register('kdnb_eager', lean_attention); AttentionMaskInterface.register('kdnb_eager', eager_mask)
+_register_lean()
+
 # %% ../nbs/10_training.ipynb #0bcfcdec
-EAGER_MAX_LEN = 160   # 'length': eager attention up to this many tokens per sequence, SDPA above
+EAGER_MAX_LEN = 320 if cpu_amx() else 160   # 'length': lean eager attention up to this many tokens per sequence, SDPA above (outputs/bench/attention*.json)
 
 def _by_length(module, args, kwargs):
-    "Forward pre-hook: eager attention for a batch of short sequences, SDPA for long ones."
+    "Forward pre-hook: lean eager attention for a batch of short sequences, SDPA for long ones."
     x = kwargs.get('input_ids', kwargs.get('attention_mask', args[0] if args else None))
-    module.config._attn_implementation = 'eager' if x is not None and x.shape[-1] <= EAGER_MAX_LEN else 'sdpa'
+    module.config._attn_implementation = 'kdnb_eager' if x is not None and x.shape[-1] <= EAGER_MAX_LEN else 'sdpa'
 
 def set_attention(model:torch.nn.Module, # A student or any module
                   impl:str # A transformers attention implementation ('eager', 'sdpa'), or 'length' (chosen batch by batch)
