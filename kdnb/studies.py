@@ -197,15 +197,17 @@ def run_grid(out_dir:str|Path, # Folder of the study: one sub-folder per cell, o
     return pd.DataFrame(state)
 
 # %% ../nbs/16_studies.ipynb #a54364ca
-def grid_scores(out_dir:str|Path # A folder written by `run_grid`
+def grid_scores(out_dir:str|Path|Sequence, # A folder written by `run_grid`, or several (their runs together)
+                settings:Sequence[str]=() # Other settings of each run (from the grid's base and tied values) to add as columns, e.g. ('lr',)
                ) -> pd.DataFrame:
-    "Per-query nDCG@10 of every finished run: the factors, seed, set, system, qid and nDCG@10."
+    "Per-query nDCG@10 of every finished run: the factors (and `settings`), seed, set, system, qid and nDCG@10."
+    if not isinstance(out_dir, (str, Path)): return pd.concat([grid_scores(d, settings) for d in out_dir], ignore_index=True)
     out = project_path(out_dir); g = json.loads((out/'grid.json').read_text()); names = factor_names(g['factors'])
     parts = []
     for c in grid(g['factors'], g['base'], g.get('tied')):
         for s in g['seeds']:
             f = out/cell_name(c, names)/f"seed{s}"/PER_QUERY
-            if f.is_file(): parts.append(pd.read_csv(f, dtype={'qid': str}).assign(seed=s, **{k: str(c[k]) for k in names}))
+            if f.is_file(): parts.append(pd.read_csv(f, dtype={'qid': str}).assign(seed=s, **{k: str(c[k]) for k in [*names, *settings]}))
     if not parts: raise InputError("no finished run yet (no per-query scores)", path=out)
     return pd.concat(parts, ignore_index=True)
 
