@@ -175,7 +175,7 @@ def plot_curves(log:str|Path, # A run's `log.jsonl`
     if path: fig.savefig(path, dpi=120)
     return fig
 
-# %% ../nbs/10_training.ipynb #effc3460
+# %% ../nbs/10_training.ipynb #d44b1bc9
 def lean_attention(module:torch.nn.Module, # The attention layer (for `training`)
                    query:torch.Tensor, key:torch.Tensor, value:torch.Tensor, # (B, heads, L, d); fewer key/value heads are repeated
                    attention_mask:torch.Tensor|None, # Additive mask, (B, 1, L, L') or broadcastable
