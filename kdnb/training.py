@@ -187,7 +187,9 @@ def lean_attention(module:torch.nn.Module, # The attention layer (for `training`
     if key.shape[1] != query.shape[1]:   # grouped-query attention: each key/value head serves several query heads
         r = query.shape[1] // key.shape[1]; key, value = key.repeat_interleave(r, 1), value.repeat_interleave(r, 1)
     w = torch.matmul(query * scaling, key.transpose(2, 3))
-    if attention_mask is not None: w = w + attention_mask[..., :key.shape[-2]].to(w.dtype)
+    if attention_mask is not None:   # additive (eager's), or True where a key may be attended
+        m = attention_mask[..., :key.shape[-2]]
+        w = w.masked_fill(~m, torch.finfo(w.dtype).min) if m.dtype == torch.bool else w + m.to(w.dtype)
     w = torch.nn.functional.dropout(torch.softmax(w, dim=-1), p=dropout, training=module.training)
     return torch.matmul(w, value).transpose(1, 2).contiguous(), w
 

@@ -172,9 +172,24 @@ def objectives_table():
                      + f"\n\nPaired t-tests over queries (each query's nDCG@10 averaged over seeds), Holm-corrected over the {len(ts)} rows; "
                        "▲/▼: significant.\n\n" + '\n'.join(tests)
                      + "\n\nWhere the students sit: each student with the objective its dev runs rank first, against the teacher; re-ranking "
-                       "speed on the same CPU from `outputs/bench/cross_encoder.json`.\n\n" + '\n'.join(sits))
+                       "speed on the same CPU from `outputs/bench/cross_encoder.json`.\n\n" + '\n'.join(sits) + _objectives_control(d.name))
     if not parts: sys.exit("outputs/objectives/*/table.csv are missing: the README's objectives table is generated from them")
     return '\n\n'.join(parts)
+
+def _objectives_control(t:str) -> str:
+    "The learning-rate control of transfer set t's objectives study (outputs/objectives/same_lr/<t>/, `control_of`), or nothing before it has run."
+    import pandas as pd
+    d = root/'outputs'/'objectives'/'same_lr'/t
+    if not (d/'control_tests.csv').is_file(): return ''
+    g, tb, ts = json.loads((d/'grid.json').read_text()), pd.read_csv(d/'table.csv'), pd.read_csv(d/'control_tests.csv')
+    cells = '; '.join(f"`{r.loss}` {r.student} {r.set} {r['mean']:.4f} ± {r.sd:.4f} ({int(r.seeds)})" for _, r in tb.iterrows())
+    rows = ["| a | b | set | Δ nDCG@10 | p (Holm) |", "|---|---|---|---:|---:|"]
+    for _, r in ts.iterrows():
+        mark = ('▲' if r.delta > 0 else '▼') if r.p_holm < 0.05 else ''
+        rows.append(f"| {r.a} | {r.b} | {r.set} | {r.delta:+.4f} {mark} | {_p(r.p_holm)} |")
+    return (f"\n\n*Learning-rate control* (`outputs/objectives/same_lr/{t}/`): {', '.join(f'`{l}`' for l in g['factors']['loss'])} "
+            f"retrained at lr {g['base']['lr']:g}, the rate of the others, {len(g['seeds'])} seeds: {cells}. Each against the others "
+            f"at the same rate and against itself at the rate dev chose, Holm over the {len(ts)} rows:\n\n" + '\n'.join(rows))
 
 def sampling_table():
     "The sampling study, from outputs/sampling_study/<transfer>/ (nbs/experiments/sampling_study.ipynb)."
