@@ -9,6 +9,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from fastcore.basics import patch
 from .core import InputError
 
 # %% auto #0
@@ -208,33 +209,6 @@ class ScoreLoss(nn.Module):
         bad = [k for k in kw if k not in ok and not has_var]
         if bad: raise InputError(f"{self.name}: unknown option {bad[0]!r}; it takes: {', '.join(ok) or 'none'}")
 
-    @property
-    def inbatch(self) -> bool:
-        "True when the loss takes the in-batch score matrix, (B, B(1+k)), instead of (B, 1+k)."
-        return getattr(self.fn, 'inbatch', False)
-
-    @property
-    def needs_teacher(self) -> bool:
-        "True when the loss cannot be computed without teacher scores."
-        ps = inspect.signature(self.fn).parameters
-        if 'distill' in ps:  # SPLADE: as its distillation loss
-            d = self.kw.get('distill', ps['distill'].default)
-            return ScoreLoss(_get_fn(d) if isinstance(d, str) else d).needs_teacher
-        p = ps.get('t')
-        return p is not None and p.default is inspect.Parameter.empty
-
-    @property
-    def needs(self) -> tuple[str, ...]:
-        "Arguments the loss needs from the student besides the scores (SPLADE's `q_reps`, `d_reps`): a student must provide them."
-        ps = list(inspect.signature(self.fn).parameters.values())[1:]
-        return tuple(p.name for p in ps if p.name != 't' and p.default is inspect.Parameter.empty
-                     and p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL))
-
-    @property
-    def takes_step(self) -> bool:
-        "True when the loss takes the training step (a regulariser's warm-up)."
-        return 'step' in inspect.signature(self.fn).parameters
-
     def forward(self,
                 s:Tensor, # Student scores, (B, 1+k)
                 t:Tensor|None=None, # Teacher scores, (B, 1+k); ignored by teacherless losses
@@ -248,6 +222,35 @@ def get_loss(name:str, # A name in `LOSSES`
             ) -> ScoreLoss:
     "The loss called `name`, as an `nn.Module` with its options fixed."
     return ScoreLoss(_get_fn(name), name, **kw)
+
+# %% ../nbs/08_losses.ipynb #f2cd1f03
+@patch(as_prop=True)
+def inbatch(self:ScoreLoss) -> bool:
+    "True when the loss takes the in-batch score matrix, (B, B(1+k)), instead of (B, 1+k)."
+    return getattr(self.fn, 'inbatch', False)
+
+@patch(as_prop=True)
+def needs_teacher(self:ScoreLoss) -> bool:
+    "True when the loss cannot be computed without teacher scores."
+    ps = inspect.signature(self.fn).parameters
+    if 'distill' in ps:  # SPLADE: as its distillation loss
+        d = self.kw.get('distill', ps['distill'].default)
+        return ScoreLoss(_get_fn(d) if isinstance(d, str) else d).needs_teacher
+    p = ps.get('t')
+    return p is not None and p.default is inspect.Parameter.empty
+
+# %% ../nbs/08_losses.ipynb #3f9351e1
+@patch(as_prop=True)
+def needs(self:ScoreLoss) -> tuple[str, ...]:
+    "Arguments the loss needs from the student besides the scores (SPLADE's `q_reps`, `d_reps`): a student must provide them."
+    ps = list(inspect.signature(self.fn).parameters.values())[1:]
+    return tuple(p.name for p in ps if p.name != 't' and p.default is inspect.Parameter.empty
+                 and p.kind not in (inspect.Parameter.VAR_KEYWORD, inspect.Parameter.VAR_POSITIONAL))
+
+@patch(as_prop=True)
+def takes_step(self:ScoreLoss) -> bool:
+    "True when the loss takes the training step (a regulariser's warm-up)."
+    return 'step' in inspect.signature(self.fn).parameters
 
 # %% ../nbs/08_losses.ipynb #3736a731
 def _reps(w, name):
