@@ -19,11 +19,11 @@ from .data import Corpus, Pool
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['DEFAULT_TEACHER', 'KEYS', 'PUBLISHED_FORMAT', 'TeacherSpec', 'as_specs', 'stable_hash', 'shard_of', 'sha256_lines',
-           'weights_sha256', 'key_dir', 'key_manifest', 'build_key', 'AnswerKey', 'load_key', 'ensemble',
-           'relevance_split', 'plot_score_distributions', 'rank_curve', 'plot_rank_curves', 'key_pool', 'key_qrels',
-           'published_dir', 'export_key', 'read_published', 'import_key', 'build_named_key', 'export_flag_kd',
-           'export_trec_run', 'key_from_scores', 'import_flag_kd', 'import_trec_run', 'main']
+__all__ = ['DEFAULT_TEACHER', 'KEYS', 'PUBLISHED_FORMAT', 'COMMANDS', 'TeacherSpec', 'as_specs', 'stable_hash', 'shard_of',
+           'sha256_lines', 'weights_sha256', 'key_dir', 'key_manifest', 'build_key', 'AnswerKey', 'load_key',
+           'ensemble', 'relevance_split', 'plot_score_distributions', 'rank_curve', 'plot_rank_curves', 'key_pool',
+           'key_qrels', 'published_dir', 'export_key', 'read_published', 'import_key', 'build_named_key',
+           'export_flag_kd', 'export_trec_run', 'key_from_scores', 'import_flag_kd', 'import_trec_run', 'main']
 
 # %% ../nbs/06_answer_key.ipynb #f15b4099
 @dataclass
@@ -628,20 +628,9 @@ def import_trec_run(path:str|Path, # A TREC run file whose scores are the teache
     df = pd.DataFrame([(q, d, s) for q, r in run.items() for d, s in r.items()], columns=['qid', 'docid', 'score'])
     return key_from_scores(dest, df, teacher, queries, passages, source=_source(path, 'trec-run'), **kw)
 
-# %% ../nbs/06_answer_key.ipynb #02c6be5d
-def _list_keys():
-    for n, spec in KEYS.items():
-        p, state = cache_dir()/'keys'/n, 'absent'
-        if (p/'manifest.json').is_file():
-            m = json.loads((p/'manifest.json').read_text())
-            state = f"{len(_done_shards(p, m['n_shards']))}/{m['n_shards']} shards, {m['n_pairs']} pairs"
-        pub = published_dir()/n/'provenance.json'
-        pub = json.loads(pub.read_text()) if pub.is_file() else None
-        pub = f"published ({pub['teachers'][0]['precision']}, {pub['bytes']/2**20:.1f} MiB)" if pub else 'not published'
-        print(f"{n:20s} {state:28s} {pub:28s} {spec['description']}")
-
-def main(argv:list[str]|None=None) -> int:
-    "Command line: `build`, `list`, `publish`, `export` and `import` named answer keys (see `--help`)."
+# %% ../nbs/06_answer_key.ipynb #b1e13ca7
+def _parser():
+    "The command line's parser: one sub-command each for `build`, `list`, `publish`, `export` and `import`."
     import argparse
     ap = argparse.ArgumentParser(prog='python -m kdnb.answer_key', description='Build, list, publish, export and import kdnb answer keys.')
     sub = ap.add_subparsers(dest='cmd', required=True)
@@ -663,30 +652,54 @@ def main(argv:list[str]|None=None) -> int:
     im.add_argument('file'); im.add_argument('--format', choices=('flagembedding', 'trec'), required=True)
     im.add_argument('--dest', required=True, help='the key folder to create (a name goes under <cache>/keys/)')
     im.add_argument('--teacher', default=None, help='the name the scores go under')
-    a = ap.parse_args(argv)
-    try:
-        if a.cmd == 'list': _list_keys(); return 0
-        if a.cmd == 'publish':
-            for n in a.names: print(f"{n}: {export_key(n, dest=a.to)}")
-            return 0
-        if a.cmd == 'export':
-            if a.format == 'trec': print(export_trec_run(a.name, a.out)); return 0
-            if a.name not in KEYS: raise InputError(f"flagembedding export needs the passage texts: name one of {sorted(KEYS)}")
-            from kdnb.data import load_qrels
-            pool = key_pool(a.name)
-            print(export_flag_kd(a.name, pool.queries, pool, a.out, load_qrels(a.qrels) if a.qrels else None, a.min_grade)); return 0
-        if a.cmd == 'import':
-            if a.format == 'flagembedding': print(import_flag_kd(a.file, a.dest, a.teacher or 'flagembedding-teacher'))
-            elif not a.teacher: raise InputError("a run file does not say which teacher made its scores: give --teacher")
-            else: print(import_trec_run(a.file, a.dest, a.teacher))
-            return 0
-        for n in a.names:
-            t = time.perf_counter()
-            p = build_named_key(n, TeacherSpec(a.teacher, a.max_length, a.precision), published=not a.no_published,
-                                shard_size=a.shard_size, device=a.device)
-            how = 'imported' if json.loads((p/'manifest.json').read_text()).get('imported') else 'built'
-            print(f"{n}: {p} ({how}; {time.perf_counter() - t:.1f}s)")
-        return 0
+    return ap
+
+# %% ../nbs/06_answer_key.ipynb #ed267c30
+def _list_keys():
+    "Print each named key: its state in the cache, whether it is published, and what it is."
+    for n, spec in KEYS.items():
+        p, state = cache_dir()/'keys'/n, 'absent'
+        if (p/'manifest.json').is_file():
+            m = json.loads((p/'manifest.json').read_text())
+            state = f"{len(_done_shards(p, m['n_shards']))}/{m['n_shards']} shards, {m['n_pairs']} pairs"
+        pub = published_dir()/n/'provenance.json'
+        pub = json.loads(pub.read_text()) if pub.is_file() else None
+        pub = f"published ({pub['teachers'][0]['precision']}, {pub['bytes']/2**20:.1f} MiB)" if pub else 'not published'
+        print(f"{n:20s} {state:28s} {pub:28s} {spec['description']}")
+
+def _cmd_list(a): _list_keys()
+
+def _cmd_publish(a):
+    for n in a.names: print(f"{n}: {export_key(n, dest=a.to)}")
+
+# %% ../nbs/06_answer_key.ipynb #55a6200d
+def _cmd_export(a):
+    if a.format == 'trec': print(export_trec_run(a.name, a.out)); return
+    if a.name not in KEYS: raise InputError(f"flagembedding export needs the passage texts: name one of {sorted(KEYS)}")
+    from kdnb.data import load_qrels
+    pool = key_pool(a.name)
+    print(export_flag_kd(a.name, pool.queries, pool, a.out, load_qrels(a.qrels) if a.qrels else None, a.min_grade))
+
+def _cmd_import(a):
+    if a.format == 'flagembedding': print(import_flag_kd(a.file, a.dest, a.teacher or 'flagembedding-teacher'))
+    elif not a.teacher: raise InputError("a run file does not say which teacher made its scores: give --teacher")
+    else: print(import_trec_run(a.file, a.dest, a.teacher))
+
+# %% ../nbs/06_answer_key.ipynb #ac6e502a
+def _cmd_build(a):
+    for n in a.names:
+        t = time.perf_counter()
+        p = build_named_key(n, TeacherSpec(a.teacher, a.max_length, a.precision), published=not a.no_published,
+                            shard_size=a.shard_size, device=a.device)
+        how = 'imported' if json.loads((p/'manifest.json').read_text()).get('imported') else 'built'
+        print(f"{n}: {p} ({how}; {time.perf_counter() - t:.1f}s)")
+
+COMMANDS = {'build': _cmd_build, 'list': _cmd_list, 'publish': _cmd_publish, 'export': _cmd_export, 'import': _cmd_import}
+
+def main(argv:list[str]|None=None) -> int:
+    "Command line: `build`, `list`, `publish`, `export` and `import` named answer keys (see `--help`)."
+    a = _parser().parse_args(argv)
+    try: COMMANDS[a.cmd](a); return 0
     except InputError as e:
         print(f"error: {e}", file=sys.stderr); return 1
 
