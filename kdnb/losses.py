@@ -223,7 +223,7 @@ def get_loss(name:str, # A name in `LOSSES`
     "The loss called `name`, as an `nn.Module` with its options fixed."
     return ScoreLoss(_get_fn(name), name, **kw)
 
-# %% ../nbs/08_losses.ipynb #f2cd1f03
+# %% ../nbs/08_losses.ipynb #d152e2f3
 @patch(as_prop=True)
 def inbatch(self:ScoreLoss) -> bool:
     "True when the loss takes the in-batch score matrix, (B, B(1+k)), instead of (B, 1+k)."
@@ -239,7 +239,7 @@ def needs_teacher(self:ScoreLoss) -> bool:
     p = ps.get('t')
     return p is not None and p.default is inspect.Parameter.empty
 
-# %% ../nbs/08_losses.ipynb #3f9351e1
+# %% ../nbs/08_losses.ipynb #f9ebab93
 @patch(as_prop=True)
 def needs(self:ScoreLoss) -> tuple[str, ...]:
     "Arguments the loss needs from the student besides the scores (SPLADE's `q_reps`, `d_reps`): a student must provide them."
