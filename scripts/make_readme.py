@@ -125,6 +125,14 @@ def tuning_table():
     from kdnb.pipeline import trials_table
     return trials_table(root/'outputs'/'tuning').round(4).to_markdown()
 
+def _test_rows(ts) -> list[str]:
+    "A markdown table of paired tests (a studies' tests.csv): each row's difference, ▲/▼ where Holm-significant, and p."
+    rows = ["| a | b | set | Δ nDCG@10 | p (Holm) |", "|---|---|---|---:|---:|"]
+    for _, r in ts.iterrows():
+        mark = ('▲' if r.delta > 0 else '▼') if r.p_holm < 0.05 else ''
+        rows.append(f"| {r.a} | {r.b} | {r.set} | {r.delta:+.4f} {mark} | {_p(r.p_holm)} |")
+    return rows
+
 def objectives_table():
     "The cross-encoder objectives study, from outputs/objectives/<transfer>/ (nbs/experiments/objectives.ipynb)."
     import pandas as pd
@@ -150,10 +158,7 @@ def objectives_table():
                     sd = '' if not len(r) or pd.isna(r['sd'].iloc[0]) else f" ± {r['sd'].iloc[0]:.4f}"
                     cells.append(f"{r['mean'].iloc[0]:.4f}{sd} ({int(r['seeds'].iloc[0])})" if len(r) else '')
             rows.append(f"| `{l}` | " + ' | '.join(cells) + " |")
-        tests = ["| a | b | set | Δ nDCG@10 | p (Holm) |", "|---|---|---|---:|---:|"]
-        for _, r in ts.iterrows():
-            mark = ('▲' if r.delta > 0 else '▼') if r.p_holm < 0.05 else ''
-            tests.append(f"| {r.a} | {r.b} | {r.set} | {r.delta:+.4f} {mark} | {_p(r.p_holm)} |")
+        tests = _test_rows(ts)
         # where each student sits: its objective chosen on dev (mean dev nDCG@10 over seeds), against the teacher, with re-ranking speeds
         from kdnb.studies import grid_dev
         dv = grid_dev(d).groupby(['student', 'loss'])['dev nDCG@10'].mean()
@@ -183,10 +188,7 @@ def _objectives_control(t:str) -> str:
     if not (d/'control_tests.csv').is_file(): return ''
     g, tb, ts = json.loads((d/'grid.json').read_text()), pd.read_csv(d/'table.csv'), pd.read_csv(d/'control_tests.csv')
     cells = '; '.join(f"`{r.loss}` {r.student} {r.set} {r['mean']:.4f} ± {r.sd:.4f} ({int(r.seeds)})" for _, r in tb.iterrows())
-    rows = ["| a | b | set | Δ nDCG@10 | p (Holm) |", "|---|---|---|---:|---:|"]
-    for _, r in ts.iterrows():
-        mark = ('▲' if r.delta > 0 else '▼') if r.p_holm < 0.05 else ''
-        rows.append(f"| {r.a} | {r.b} | {r.set} | {r.delta:+.4f} {mark} | {_p(r.p_holm)} |")
+    rows = _test_rows(ts)
     return (f"\n\n*Learning-rate control* (`outputs/objectives/same_lr/{t}/`): {', '.join(f'`{l}`' for l in g['factors']['loss'])} "
             f"retrained at lr {g['base']['lr']:g}, the rate of the others, {len(g['seeds'])} seeds: {cells}. Each against the others "
             f"at the same rate and against itself at the rate dev chose, Holm over the {len(ts)} rows:\n\n" + '\n'.join(rows))
