@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from .core import InputError, get_device, get_dtype
 from .data import Pool, Run
 from .students import Student, STUDENT_JSON, check_texts, flatten_groups, _read_json, save_student, load_saved
-from .teacher import token_budget_batches, default_token_budget, _pad, _Prefetch, rerank_pool, padded_parts, PART_GAIN
+from .teacher import token_budget_batches, default_token_budget, _pad, _Prefetch, rerank_pool, padded_parts, part_rule
 from .zoo import resolve_model, hf_kwargs
 
 # %% auto #0
@@ -86,8 +86,8 @@ def tokenize_pairs(self:CrossEncoderStudent, queries:Sequence[str], passages:Seq
     return _pad(enc, range(len(enc['input_ids'])), self.tokenizer.pad_token_id or 0)
 
 # %% ../nbs/15_cross_encoder.ipynb #cfd0d3a0
-CrossEncoderStudent.train_tokens = 4096   # padded tokens per sub-batch of a training batch (DL groups: 2.6 s a step against 3.6 s at 16,384, sdpa)
-CrossEncoderStudent.split_gain = PART_GAIN   # split a batch when that saves at least this share of its padded tokens (always on an AMX CPU)
+CrossEncoderStudent.train_tokens = None   # padded tokens per sub-batch of a training batch; None: `part_rule`'s (4,096 on a CPU: DL groups took 2.6 s a step against 3.6 s at 16,384, sdpa)
+CrossEncoderStudent.split_gain = None   # split a batch when that saves at least this share of its padded tokens; None: `part_rule`'s (always on an AMX CPU)
 
 @patch
 def collate(self:CrossEncoderStudent, queries:Sequence[str], # B query texts
@@ -96,7 +96,7 @@ def collate(self:CrossEncoderStudent, queries:Sequence[str], # B query texts
     "A training batch: the B(1+k) pairs in length-sorted sub-batches of at most `train_tokens` padded tokens, the order that undoes the sort, the group size."
     flat, n = flatten_groups(queries, groups)
     enc = self.encode_pairs([q for q in queries for _ in range(n)], flat)
-    x, order = padded_parts(enc, self.train_tokens, self.split_gain, self.tokenizer.pad_token_id or 0)
+    x, order = padded_parts(enc, *part_rule(self.device, self.train_tokens, self.split_gain), self.tokenizer.pad_token_id or 0)
     return dict(x=x, order=order, n=n)
 
 @patch

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 from fastcore.basics import patch
 from .core import InputError, get_device, get_dtype
 from .data import Pool, Run
-from .teacher import token_budget_batches, default_token_budget, _Prefetch, _pad, padded_parts, PART_GAIN
+from .teacher import token_budget_batches, default_token_budget, _Prefetch, _pad, padded_parts, part_rule
 from .zoo import ZOO, _ALIASES, zoo_record, resolve_model, hf_kwargs, atomic_dir, _lacks_pooler
 
 # %% auto #0
@@ -298,8 +298,8 @@ def score_features(self:BiEncoder,
     return self.score_vectors(self.embed(q_features), self.embed(p_features), inbatch)
 
 # %% ../nbs/09_students.ipynb #e647b803
-BiEncoder.train_tokens = 4096   # padded tokens per part of a training batch's passages (on this CPU, DL groups of 1+16: 1.9 s a step against 3.0 s at 16,384)
-BiEncoder.split_gain = PART_GAIN   # split the passages when that saves at least this share of their padded tokens (always on an AMX CPU: the teacher chapter)
+BiEncoder.train_tokens = None   # padded tokens per part of a training batch's passages; None: `part_rule`'s (4,096 on a CPU: DL groups of 1+16 took 1.9 s a step against 3.0 s at 16,384)
+BiEncoder.split_gain = None   # split the passages when that saves at least this share of their padded tokens; None: `part_rule`'s (always on an AMX CPU)
 
 @patch
 def collate(self:BiEncoder, queries:Sequence[str], # B query texts
@@ -308,7 +308,7 @@ def collate(self:BiEncoder, queries:Sequence[str], # B query texts
     "A training batch: the tokenized queries, the B(1+k) passages in length-sorted parts (`padded_parts`), and the order that undoes the sort."
     flat, _ = flatten_groups(queries, groups)
     enc = self._tok(flat, self.passage_prefix, self.passage_max_len, 'passages', padded=False)
-    p, order = padded_parts(enc, self.train_tokens, self.split_gain, self.tokenizer.pad_token_id or 0)
+    p, order = padded_parts(enc, *part_rule(self.device, self.train_tokens, self.split_gain), self.tokenizer.pad_token_id or 0)
     return dict(q=self.tokenize_queries(queries), p=p, order=order)
 
 @patch

@@ -16,7 +16,7 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['PRECISION_TOL', 'PART_GAIN', 'token_budget_batches', 'default_token_budget', 'resolve_precision', 'score_tolerance',
-           'padded_parts', 'CrossEncoder', 'encoder_flops', 'quantize_int8', 'rerank_pool']
+           'padded_parts', 'part_rule', 'CrossEncoder', 'encoder_flops', 'quantize_int8', 'rerank_pool']
 
 # %% ../nbs/04_teacher.ipynb #278b2fce
 def token_budget_batches(lengths:Sequence[int], # Token length of each item
@@ -100,6 +100,15 @@ def padded_parts(enc, # Encoded items, unpadded (a tokenizer's output lists)
     parts = token_budget_batches(lens, tokens_per_batch)
     if sum(len(b) * max(lens[i] for i in b) for b in parts) > (1 - min_gain) * len(lens) * max(lens): parts = [np.arange(len(lens))]
     return [_pad(enc, b, pad_id) for b in parts], torch.from_numpy(np.argsort(np.concatenate(parts)))
+
+# %% ../nbs/04_teacher.ipynb #689f9c80
+def part_rule(device:torch.device|str, # Where the student trains
+              tokens:int|None=None, # A part's padded-token budget; None: `default_token_budget` of the device
+              gain:float|None=None # `padded_parts`' `min_gain`; None: `PART_GAIN` on a CPU, 0.2 on a GPU
+             ) -> tuple[int, float]:
+    "The padded-token budget and the gate of a training batch's parts on `device`."
+    cpu = torch.device(device).type == 'cpu'
+    return tokens or default_token_budget(device), ((PART_GAIN if cpu else 0.2) if gain is None else gain)
 
 # %% ../nbs/04_teacher.ipynb #a3c35ff9
 class CrossEncoder:

@@ -17,11 +17,12 @@ from pathlib import Path
 import torch
 from kdnb.core import project_path, cpu_bf16_native
 from kdnb.cross_encoder import CrossEncoderStudent
+from kdnb.teacher import part_rule
 import kdnb.training   # registers 'kdnb_eager'
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--student', default='paraphrase-MiniLM-L3-v2'); ap.add_argument('--lens', default='64,128,192,256,291,384,512')
-ap.add_argument('--tokens', type=int, default=CrossEncoderStudent.train_tokens); ap.add_argument('--reps', type=int, default=3)
+ap.add_argument('--tokens', type=int, default=part_rule('cpu')[0]); ap.add_argument('--reps', type=int, default=3)
 ap.add_argument('--whole-len', type=int, default=291); ap.add_argument('--whole-rows', type=int, default=128)
 ap.add_argument('--pad', type=float, default=0.1); ap.add_argument('--tag', default=''); ap.add_argument('--note', default='')
 a = ap.parse_args()

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from kdnb.core import project_path, seed_everything, cpu_bf16_native
 from kdnb.cross_encoder import CrossEncoderStudent
-from kdnb.teacher import CrossEncoder
+from kdnb.teacher import CrossEncoder, part_rule
 from kdnb.training import TrainConfig, train
 sys.path.insert(0, str(Path(__file__).parent)); from common import bench_groups
 
@@ -83,7 +83,7 @@ def st_run(init, out, data=data, steps=a.steps, batch_size=a.batch_size, lr=a.lr
 import sentence_transformers
 res = dict(device=f"cpu, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)", cpu_bf16_native=cpu_bf16_native(),
            student=f"{a.student} + new one-logit head", train=a.train, steps=a.steps, batch_size=a.batch_size, k=a.k, lr=a.lr,
-           precision=a.precision, loss='MarginMSE', train_tokens=a.train_tokens or CrossEncoderStudent.train_tokens, attention=a.attention, sentence_transformers=sentence_transformers.__version__, note=a.note, groups_per_s={},
+           precision=a.precision, loss='MarginMSE', train_tokens=part_rule('cpu', a.train_tokens or None)[0], attention=a.attention, sentence_transformers=sentence_transformers.__version__, note=a.note, groups_per_s={},
            groups_per_s_steady={})
 with tempfile.TemporaryDirectory() as d:
     d = Path(d); init = CrossEncoderStudent(a.student, device='cpu', seed=0).save(d/'init')
@@ -110,7 +110,7 @@ if a.quality:
                 per[name].append(per_query(rerank_cross(m, pool, progress=False), qrels, ['nDCG@10'])['nDCG@10'])
                 print(f"seed {seed}, {name}: DL19 re-rank nDCG@10 {per[name][-1].mean():.4f}", flush=True)
     kq, sq = (pd.concat(per[n], axis=1).mean(axis=1) for n in ('kdnb', 'sentence-transformers')); t = paired_ttest(kq, sq)
-    qres = dict(device=res['device'], student=res['student'], precision=a.precision, loss='MarginMSE', train_tokens=a.train_tokens or CrossEncoderStudent.train_tokens, attention=a.attention, k=a.k, train=a.quality_train,
+    qres = dict(device=res['device'], student=res['student'], precision=a.precision, loss='MarginMSE', train_tokens=part_rule('cpu', a.train_tokens or None)[0], attention=a.attention, k=a.k, train=a.quality_train,
                 steps=a.quality_steps, batch_size=a.quality_batch_size, lr=a.quality_lr, rounds=a.quality_rounds, seeds=a.seeds,
                 set='dl19-rerank', measure='nDCG@10', per_seed={n: [round(float(x.mean()), 4) for x in v] for n, v in per.items()},
                 mean={'kdnb': round(float(kq.mean()), 4), 'sentence-transformers': round(float(sq.mean()), 4)},
