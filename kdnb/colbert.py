@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from .core import InputError, get_device, get_dtype
 from .data import Pool, Run
 from .students import Student, STUDENT_JSON, check_texts, flatten_groups, _read_json, _encoded, save_student, load_saved, load_encoder
+from .teacher import padded_parts, part_rule, _pad
 from .zoo import resolve_model
 
 # %% auto #0
@@ -148,10 +149,14 @@ def tokenize_queries(self:ColBERT, texts:Sequence[str]) -> dict[str, Tensor]:
     return self._expand(dict(f))
 
 @patch
+def _passage_ids(self:ColBERT, texts:Sequence[str]) -> dict:
+    "Marked, truncated passages, unpadded (the tokenizer's lists)."
+    return self.tokenizer([self.passage_prefix + ' ' + t for t in check_texts(texts, 'passages', empty=False)], truncation=True, max_length=self.passage_max_len)
+
+@patch
 def tokenize_passages(self:ColBERT, texts:Sequence[str]) -> dict[str, Tensor]:
     "Marked, truncated, padded passages, with the MaxSim `mask`."
-    f = dict(self.tokenizer([self.passage_prefix + ' ' + t for t in check_texts(texts, 'passages', empty=False)], padding=True, truncation=True,
-                            max_length=self.passage_max_len, return_tensors='pt'))
+    enc = self._passage_ids(texts); f = _pad(enc, range(len(enc['input_ids'])), self.tokenizer.pad_token_id or 0)
     return {**f, 'mask': self._passage_mask(f)}
 
 # %% ../nbs/14_colbert.ipynb #a2fd022b
@@ -166,12 +171,21 @@ def embed(self:ColBERT, features:dict[str, Tensor], # Tokenized texts
     return F.normalize(F.linear(h, w.to(h.dtype)).float(), p=2, dim=-1)
 
 @patch
+def _passages(self:ColBERT, p:dict|list[dict], # Tokenized passages: one block, or `collate`'s parts
+              order:Tensor|None=None # With parts: the order that undoes their length sort
+             ) -> tuple[Tensor, Tensor]:
+    "Token vectors and MaxSim masks, (N, L, dim) and (N, L), in the batch's order."
+    if isinstance(p, dict): return self.embed(p), p['mask'].to(self.device)
+    L = max(x['input_ids'].shape[1] for x in p); o = order.to(self.device)
+    d = torch.cat([F.pad(self.embed(x), (0, 0, 0, L - x['input_ids'].shape[1])) for x in p])
+    return d[o], torch.cat([F.pad(x['mask'], (0, L - x['mask'].shape[1])) for x in p]).to(self.device)[o]
+
+@patch
 def forward(self:ColBERT, batch:dict, # From `collate`: tokenized queries 'q' and passages 'p'
             inbatch:bool=False # Score every query against every passage of the batch
            ) -> dict[str, Tensor]:
     "The training step's outputs: {'scores': (B, 1+k), or (B, B(1+k)) in-batch}."
-    q, d = self.embed(batch['q']), self.embed(batch['p'])
-    m = batch['p']['mask'].to(d.device)
+    q, (d, m) = self.embed(batch['q']), self._passages(batch['p'], batch.get('order'))
     if not inbatch: return dict(scores=maxsim(q, d, m, groups=True))
     B, P = len(q), len(d)
     order = torch.arange(P).view(B, P // B).T.reshape(-1)   # positives first, then the first negatives, ...
@@ -182,6 +196,19 @@ def score(self:ColBERT, queries:Sequence[str], passages:Sequence[str]) -> Tensor
     "The (N,) MaxSim scores of paired texts, with gradients."
     if len(queries) != len(passages): raise InputError(f"{len(queries)} queries but {len(passages)} passages")
     return self(dict(q=self.tokenize_queries(queries), p=self.tokenize_passages(passages)))['scores'][:, 0]
+
+# %% ../nbs/14_colbert.ipynb #f6e8d75f
+ColBERT.train_tokens = None   # padded tokens per part of a training batch's passages; None: `part_rule`'s (4,096 on a CPU)
+ColBERT.split_gain = None     # split the passages when that saves at least this share of their padded tokens; None: `part_rule`'s
+
+@patch
+def collate(self:ColBERT, queries:Sequence[str], # B query texts
+            groups:Sequence[Sequence[str]] # B groups of 1+k passages, positive first
+           ) -> dict:
+    "A training batch: the marked queries, the B(1+k) passages in length-sorted parts with their MaxSim masks, and the order that undoes the sort."
+    flat, _ = flatten_groups(queries, groups)
+    p, order = padded_parts(self._passage_ids(flat), *part_rule(self.device, self.train_tokens, self.split_gain), self.tokenizer.pad_token_id or 0)
+    return dict(q=self.tokenize_queries(queries), p=[{**x, 'mask': self._passage_mask(x)} for x in p], order=order)
 
 # %% ../nbs/14_colbert.ipynb #96e06037
 @patch

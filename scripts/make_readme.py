@@ -84,7 +84,8 @@ def summary_table():
     cb = _load('outputs/bench/train_colbert.json'); g = cb['groups_per_s']
     rows.append(f"| ColBERT training ({cb['model']}, {cb['steps']} steps of {cb['batch_size']} groups 1+{cb['k']}, passages {cb['passage_len']} tokens, "
                 f"{cb['loss']}, {cb['precision']}): kdnb / PyLate's trainer{' (' + cb['note'].split(':')[0] + ')' if cb.get('note') else ''} | "
-                f"{g['kdnb']} / {g['PyLate']} groups/s = {cb['kdnb_over_pylate']:.2f}× | `outputs/bench/train_colbert.json` |")
+                f"{g['kdnb']} / {g['PyLate']} groups/s = {cb['kdnb_over_pylate']:.2f}×"
+                + (f" (kdnb with each batch in one block: {g['kdnb, one block']})" if 'kdnb, one block' in g else '') + " | `outputs/bench/train_colbert.json` |")
     for f in sorted(root.glob('outputs/bench/cross_encoder*.json'), key=lambda f: f.name != 'cross_encoder.json'):
         if f.name == 'cross_encoder_quality.json': continue
         ce = json.loads(f.read_text()); g = ce['groups_per_s']

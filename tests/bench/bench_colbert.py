@@ -7,7 +7,7 @@ learning rate, warm-up, clipping and number of steps, bf16 autocast on the CPU. 
 side runs in .venv-pylate (scripts/setup.sh). Prints training groups per second and the ratio; writes
 outputs/bench/train_colbert.json.
 
-usage: KDNB_DATA=../shared/data python tests/bench/bench_colbert.py [--steps 8] [--batch-size 16] [--k 4]
+usage: KDNB_DATA=../shared/data python tests/bench/bench_colbert.py [--steps 8] [--batch-size 16] [--k 4] [--one-block]
 """
 import argparse, json, os, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -15,12 +15,15 @@ import torch
 from kdnb.core import project_path, seed_everything, cpu_bf16_native
 from kdnb.colbert import ColBERT
 from kdnb.training import TrainConfig, train
+from kdnb.teacher import part_rule
 sys.path.insert(0, str(Path(__file__).parent)); from common import bench_groups
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--steps', type=int, default=8); ap.add_argument('--batch-size', type=int, default=16); ap.add_argument('--k', type=int, default=4)
 ap.add_argument('--query-len', type=int, default=32); ap.add_argument('--passage-len', type=int, default=180); ap.add_argument('--lr', type=float, default=3e-5)
 ap.add_argument('--train', default='scifact-train-bm25'); ap.add_argument('--precision', default='bf16'); ap.add_argument('--out', default='outputs/bench')
+ap.add_argument('--train-tokens', type=int, default=0, help="kdnb's padded tokens per part of a batch's passages (ColBERT.train_tokens); 0: part_rule's")
+ap.add_argument('--one-block', action='store_true', help="also time kdnb with each batch's passages in one padded block (no parts)")
 ap.add_argument('--note', default='', help='conditions of the run worth recording (e.g. another job on the machine)')
 a = ap.parse_args()
 py = project_path('.venv-pylate')/'bin'/'python'
@@ -28,9 +31,10 @@ if not py.is_file(): sys.exit(f"{py} is missing: run scripts/setup.sh, which bui
 data = bench_groups(a.train, a.k, a.steps, a.batch_size); n = len(data)
 print(f"{n} groups of 1+{a.k}; {a.steps} steps of {a.batch_size}; query {a.query_len}, passages {a.passage_len}; {a.precision}; torch {torch.get_num_threads()} threads", flush=True)
 
-def kdnb_run(init, out):
+def kdnb_run(init, out, train_tokens=a.train_tokens):
     seed_everything(0)
     st = ColBERT.load(init, device='cpu', precision=a.precision)
+    if train_tokens: st.train_tokens = train_tokens
     cfg = TrainConfig(loss='kl', lr=a.lr, batch_size=a.batch_size, max_steps=a.steps, warmup_ratio=0.1, seed=0, save_every=10**9, log_every=10**9,
                       max_grad_norm=1.0, weight_decay=0.01, precision=a.precision)
     t = time.perf_counter(); train(st, data, out, cfg, resume=False, progress=False); return time.perf_counter() - t
@@ -44,7 +48,7 @@ def pylate_run(init, out, groups):
 
 res = dict(device=f"cpu, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)", cpu_bf16_native=cpu_bf16_native(),
            model='answerai-colbert-small-v1 + new 384->96 projection', train=a.train, steps=a.steps, batch_size=a.batch_size, k=a.k,
-           query_len=a.query_len, passage_len=a.passage_len, lr=a.lr, precision=a.precision, loss='KL over the group', note=a.note, groups_per_s={})
+           query_len=a.query_len, passage_len=a.passage_len, lr=a.lr, train_tokens=part_rule('cpu', a.train_tokens or None)[0], precision=a.precision, loss='KL over the group', note=a.note, groups_per_s={})
 with tempfile.TemporaryDirectory() as d:
     d = Path(d); init = d/'init'
     ColBERT(query_max_len=a.query_len, passage_max_len=a.passage_len, truncate_queries=True, device='cpu', seed=0).save(init)
@@ -52,6 +56,8 @@ with tempfile.TemporaryDirectory() as d:
     p = pylate_run(init, d/'pl', d/'groups.json'); res['pylate_version'] = p['pylate']
     res['groups_per_s']['PyLate'] = round(n / p['seconds'], 3); print(f"PyLate: {n/p['seconds']:.3f} groups/s ({p['seconds']:.0f} s)", flush=True)
     s = kdnb_run(init, d/'kd'); res['groups_per_s']['kdnb'] = round(n / s, 3); print(f"kdnb: {n/s:.3f} groups/s ({s:.0f} s)", flush=True)
+    if a.one_block:
+        s = kdnb_run(init, d/'kd1', 10**9); res['groups_per_s']['kdnb, one block'] = round(n / s, 3); print(f"kdnb, one block: {n/s:.3f} groups/s ({s:.0f} s)", flush=True)
 res['kdnb_over_pylate'] = round(res['groups_per_s']['kdnb'] / res['groups_per_s']['PyLate'], 3)
 out = project_path(a.out); out.mkdir(parents=True, exist_ok=True)
 (out/'train_colbert.json').write_text(json.dumps(res, indent=2) + '\n'); print(json.dumps(res))
