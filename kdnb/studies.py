@@ -253,11 +253,13 @@ def _run_infos(out_dir:str|Path):
     if not found: raise InputError("no finished run yet (no run_info.json)", path=out)
     return found
 
-def grid_dev(out_dir:str|Path # A folder written by `run_grid`
+def grid_dev(out_dir:str|Path|Sequence, # A folder written by `run_grid`, or several (their runs together)
+             settings:Sequence[str]=() # Other settings of each run (from its recorded config) to add as columns, e.g. ('loss', 'lr')
             ) -> pd.DataFrame:
-    "The dev result of every finished run at its chosen checkpoint: the factors, seed, dev nDCG@10, the step chosen, and dev before training."
+    "The dev result of every finished run at its chosen checkpoint: the factors (and `settings`), seed, dev nDCG@10, the step chosen, and dev before training."
     from kdnb.pipeline import DevEval
-    return pd.DataFrame([{**c, 'seed': s, DevEval.metric: i['dev_best'][DevEval.metric], 'best_step': i['best_step'],
+    if not isinstance(out_dir, (str, Path)): return pd.concat([grid_dev(d, settings) for d in out_dir], ignore_index=True)
+    return pd.DataFrame([{**c, **{k: i['config'][k] for k in settings}, 'seed': s, DevEval.metric: i['dev_best'][DevEval.metric], 'best_step': i['best_step'],
                           'dev before': (i.get('dev_before') or {}).get(DevEval.metric)} for c, s, i, _ in _run_infos(out_dir)])
 
 def best_on_dev(dev:pd.DataFrame, # From `grid_dev`

@@ -86,6 +86,12 @@ def summary_table():
                 f"{cb['loss']}, {cb['precision']}): kdnb / PyLate's trainer{' (' + cb['note'].split(':')[0] + ')' if cb.get('note') else ''} | "
                 f"{g['kdnb']} / {g['PyLate']} groups/s = {cb['kdnb_over_pylate']:.2f}×"
                 + (f" (kdnb with each batch in one block: {g['kdnb, one block']})" if 'kdnb, one block' in g else '') + " | `outputs/bench/train_colbert.json` |")
+    if (root/'outputs'/'bench'/'train_colbert_quality.json').is_file():   # written by bench_colbert.py --quality
+        q = _load('outputs/bench/train_colbert_quality.json'); n = len(q['seeds'].split(','))
+        rows.append(f"| ColBERT quality, kdnb / PyLate's trainer from the same start on the same groups ({q['train']}, {q['groups']} groups 1+{q['k']} once, "
+                    f"{q['steps']} steps of {q['batch_size']}, lr {q['lr']:g}, {q['loss']}, {n} seeds): re-rank nDCG@10 (the start in brackets), both scored by kdnb, Holm over the sets | "
+                    + '; '.join(f"{e} {r['mean']['kdnb']:.4f} / {r['mean']['PyLate']:.4f} ({r['start']:.4f}; {_p(r['p_holm'])})" for e, r in q['sets'].items())
+                    + " | `outputs/bench/train_colbert_quality.json` |")
     for f in sorted(root.glob('outputs/bench/cross_encoder*.json'), key=lambda f: f.name != 'cross_encoder.json'):
         if f.name == 'cross_encoder_quality.json': continue
         ce = json.loads(f.read_text()); g = ce['groups_per_s']
@@ -223,7 +229,13 @@ def sampling_table():
         cor = ["| set | diagnostic | Spearman ρ | p | cells |", "|---|---|---:|---:|---:|"] + [
             f"| {r.set} | {r.diagnostic} | {r.rho:+.3f} | {r.p:.3g} | {int(r.cells)} |" for _, r in sv.dropna(subset=['rho']).iterrows()]
         total = len(g['seeds']) * math.prod(len(v) for v in g['factors'].values()); done = len(list(d.glob('*/seed*/run_info.json')))
-        parts.append(f"**Trained on {name}** (`outputs/sampling_study/{d.name}/`; plots `samplers.png`, `ndcg_vs_stats.png`): "
+        b, steps = g['base'], pd.read_csv(d/'group_stats.csv').best_step
+        tune = base/f"{d.name}_tune"/'dev.csv'   # the trials that chose this transfer set's regime, on dev
+        tuned = '' if not tune.is_file() else (f" The regime was chosen on dev, seed 42, k = 4 (`{tune.relative_to(root)}`):\n\n"
+                                               + pd.read_csv(tune).to_markdown(index=False) + "\n\n")
+        parts.append(f"**Trained on {name}** (`outputs/sampling_study/{d.name}/`; plots `samplers.png`, `ndcg_vs_stats.png`), `{b['loss']}` at lr {b['lr']:g}, "
+                     f"{b['epochs']} epoch{'s' if b['epochs'] > 1 else ''} of {b['rounds']} groups per query; dev kept the student before training (step 0) in "
+                     f"{int((steps == 0).sum())} of {len(steps)} runs.{tuned or ' '}"
                      f"{done} of the grid's {total} runs finished{' (it runs seed by seed and resumes where it stopped)' if done < total else ''}. nDCG@10, mean ± sd "
                      f"over seeds (seeds in brackets), and what the cell's training groups kept of the teacher's scores (mean over seeds); "
                      f"for reference, {ref}.\n\n" + '\n'.join(rows)

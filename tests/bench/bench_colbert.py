@@ -2,12 +2,20 @@
 
 Same training groups (kdnb.pipeline.training_groups, dev queries held out), same start (the zoo's answerai-colbert-small-v1
 backbone and one new 384->96 projection, saved by kdnb in PyLate's format and loaded by both), same loss family (KL over the
-group: kdnb's 'kl', PyLate's `Distillation`), batch size, lengths (query 32 with [MASK] augmentation, passages 180),
+group on raw MaxSim scores: kdnb's 'kl', PyLate's `Distillation(normalize_scores=False)`), batch size, lengths (query 32 with [MASK] augmentation, passages 180),
 learning rate, warm-up, clipping and number of steps, bf16 autocast on the CPU. PyLate pins sentence-transformers 5, so its
 side runs in .venv-pylate (scripts/setup.sh). Prints training groups per second and the ratio; writes
 outputs/bench/train_colbert.json.
 
+Quality (--quality): both trainers train the same start on the same groups (DL21 + DL22 by default, 4 groups per query, each group once,
+dev queries held out) for the same steps, once per seed; each trained model is loaded by kdnb (PyLate's folder through
+`ColBERT(folder)`) and scored by the same code (exact MaxSim re-ranking of the BM25 top-100 of SciFact test and DL19),
+beside the start itself; a paired t-test over queries (each query averaged over seeds), Holm over the sets, compares them.
+Each (trainer, seed) writes its per-query scores to outputs/bench/colbert_quality/ as it finishes, so a killed run resumes
+there; the summary is outputs/bench/train_colbert_quality.json.
+
 usage: KDNB_DATA=../shared/data python tests/bench/bench_colbert.py [--steps 8] [--batch-size 16] [--k 4] [--one-block]
+       ... --quality --no-speed --seeds 42,43,44   # the quality comparison alone
 """
 import argparse, json, os, subprocess, sys, tempfile, time
 from pathlib import Path
@@ -25,39 +33,95 @@ ap.add_argument('--train', default='scifact-train-bm25'); ap.add_argument('--pre
 ap.add_argument('--train-tokens', type=int, default=0, help="kdnb's padded tokens per part of a batch's passages (ColBERT.train_tokens); 0: part_rule's")
 ap.add_argument('--one-block', action='store_true', help="also time kdnb with each batch's passages in one padded block (no parts)")
 ap.add_argument('--note', default='', help='conditions of the run worth recording (e.g. another job on the machine)')
+ap.add_argument('--quality', action='store_true', help='compare the quality of the two trainers: writes train_colbert_quality.json')
+ap.add_argument('--no-speed', action='store_true', help='skip the speed part: with --quality, the quality alone')
+ap.add_argument('--seeds', default='42,43,44'); ap.add_argument('--quality-train', default='dl21-bm25,dl22-bm25')
+ap.add_argument('--quality-rounds', type=int, default=4, help='groups per training query in the quality runs')
+ap.add_argument('--quality-sets', default='scifact-rerank,dl19-rerank', help='evaluation sets (kdnb.pipeline.EVAL_SETS) with a key pool to re-rank')
 a = ap.parse_args()
 py = project_path('.venv-pylate')/'bin'/'python'
 if not py.is_file(): sys.exit(f"{py} is missing: run scripts/setup.sh, which builds PyLate's environment")
 data = bench_groups(a.train, a.k, a.steps, a.batch_size); n = len(data)
 print(f"{n} groups of 1+{a.k}; {a.steps} steps of {a.batch_size}; query {a.query_len}, passages {a.passage_len}; {a.precision}; torch {torch.get_num_threads()} threads", flush=True)
 
-def kdnb_run(init, out, train_tokens=a.train_tokens):
-    seed_everything(0)
+def kdnb_run(init, out, train_tokens=a.train_tokens, data=data, steps=a.steps, seed=0, save=False):
+    seed_everything(seed)
     st = ColBERT.load(init, device='cpu', precision=a.precision)
     if train_tokens: st.train_tokens = train_tokens
-    cfg = TrainConfig(loss='kl', lr=a.lr, batch_size=a.batch_size, max_steps=a.steps, warmup_ratio=0.1, seed=0, save_every=10**9, log_every=10**9,
+    cfg = TrainConfig(loss='kl', lr=a.lr, batch_size=a.batch_size, max_steps=steps, warmup_ratio=0.1, seed=seed, save_every=10**9, log_every=10**9,
                       max_grad_norm=1.0, weight_decay=0.01, precision=a.precision)
-    t = time.perf_counter(); train(st, data, out, cfg, resume=False, progress=False); return time.perf_counter() - t
+    t = time.perf_counter(); train(st, data, out, cfg, resume=False, progress=False); s = time.perf_counter() - t
+    if save: st.eval().save(Path(out)/'model')
+    return s
 
-def pylate_run(init, out, groups):
-    cmd = [str(py), str(Path(__file__).parent/'pylate_train.py'), str(init), str(groups), str(out), '--steps', str(a.steps),
-           '--batch-size', str(a.batch_size), '--lr', str(a.lr)] + (['--bf16'] if a.precision == 'bf16' else [])
+def pylate_run(init, out, groups, steps=a.steps, seed=0, save=False):
+    cmd = [str(py), str(Path(__file__).parent/'pylate_train.py'), str(init), str(groups), str(out), '--steps', str(steps), '--seed', str(seed),
+           '--batch-size', str(a.batch_size), '--lr', str(a.lr)] + (['--bf16'] if a.precision == 'bf16' else []) + (['--save'] if save else [])
     r = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, 'TOKENIZERS_PARALLELISM': 'false'})
     if r.returncode: sys.exit(r.stderr[-3000:])
     return json.loads(r.stdout.strip().splitlines()[-1])
 
-res = dict(device=f"cpu, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)", cpu_bf16_native=cpu_bf16_native(),
+def groups_file(data, path):
+    "The groups as PyLate's side reads them."
+    path.write_text(json.dumps({'queries': data.queries, 'passages': data.passages, 'scores': [s.tolist() for s in data.scores]})); return path
+
+def new_start(path):
+    "The start both trainers load: the zoo backbone and a new projection (seed 0), saved by kdnb in PyLate's format."
+    return ColBERT(query_max_len=a.query_len, passage_max_len=a.passage_len, truncate_queries=True, device='cpu', seed=0).save(path)
+
+device = f"cpu, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+res = dict(device=device, cpu_bf16_native=cpu_bf16_native(),
            model='answerai-colbert-small-v1 + new 384->96 projection', train=a.train, steps=a.steps, batch_size=a.batch_size, k=a.k,
            query_len=a.query_len, passage_len=a.passage_len, lr=a.lr, train_tokens=part_rule('cpu', a.train_tokens or None)[0], precision=a.precision, loss='KL over the group', note=a.note, groups_per_s={})
-with tempfile.TemporaryDirectory() as d:
-    d = Path(d); init = d/'init'
-    ColBERT(query_max_len=a.query_len, passage_max_len=a.passage_len, truncate_queries=True, device='cpu', seed=0).save(init)
-    (d/'groups.json').write_text(json.dumps({'queries': data.queries, 'passages': data.passages, 'scores': [s.tolist() for s in data.scores]}))
-    p = pylate_run(init, d/'pl', d/'groups.json'); res['pylate_version'] = p['pylate']
-    res['groups_per_s']['PyLate'] = round(n / p['seconds'], 3); print(f"PyLate: {n/p['seconds']:.3f} groups/s ({p['seconds']:.0f} s)", flush=True)
-    s = kdnb_run(init, d/'kd'); res['groups_per_s']['kdnb'] = round(n / s, 3); print(f"kdnb: {n/s:.3f} groups/s ({s:.0f} s)", flush=True)
-    if a.one_block:
-        s = kdnb_run(init, d/'kd1', 10**9); res['groups_per_s']['kdnb, one block'] = round(n / s, 3); print(f"kdnb, one block: {n/s:.3f} groups/s ({s:.0f} s)", flush=True)
-res['kdnb_over_pylate'] = round(res['groups_per_s']['kdnb'] / res['groups_per_s']['PyLate'], 3)
-out = project_path(a.out); out.mkdir(parents=True, exist_ok=True)
-(out/'train_colbert.json').write_text(json.dumps(res, indent=2) + '\n'); print(json.dumps(res))
+if not a.no_speed:
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d); init = new_start(d/'init')
+        p = pylate_run(init, d/'pl', groups_file(data, d/'groups.json')); res['pylate_version'] = p['pylate']
+        res['groups_per_s']['PyLate'] = round(n / p['seconds'], 3); print(f"PyLate: {n/p['seconds']:.3f} groups/s ({p['seconds']:.0f} s)", flush=True)
+        s = kdnb_run(init, d/'kd'); res['groups_per_s']['kdnb'] = round(n / s, 3); print(f"kdnb: {n/s:.3f} groups/s ({s:.0f} s)", flush=True)
+        if a.one_block:
+            s = kdnb_run(init, d/'kd1', 10**9); res['groups_per_s']['kdnb, one block'] = round(n / s, 3); print(f"kdnb, one block: {n/s:.3f} groups/s ({s:.0f} s)", flush=True)
+    res['kdnb_over_pylate'] = round(res['groups_per_s']['kdnb'] / res['groups_per_s']['PyLate'], 3)
+    out = project_path(a.out); out.mkdir(parents=True, exist_ok=True)
+    (out/'train_colbert.json').write_text(json.dumps(res, indent=2) + '\n'); print(json.dumps(res))
+
+if a.quality:
+    import math
+    import pandas as pd
+    from kdnb.colbert import rerank_colbert
+    from kdnb.pipeline import EVAL_SETS, eval_qrels, eval_sets
+    from kdnb.answer_key import key_pool
+    from kdnb.evaluation import per_query, paired_ttest, adjust_pvalues
+    sets = eval_sets(a.quality_sets)
+    if bad := [e for e in sets if 'key' not in EVAL_SETS[e]]: sys.exit(f"--quality-sets: {bad[0]} has no key pool to re-rank; give re-ranking sets")
+    qdata = bench_groups(a.quality_train, a.k, 1, a.batch_size, a.quality_rounds, repeat=False); steps = math.ceil(len(qdata) / a.batch_size)
+    print(f"quality: {len(qdata)} groups of {a.quality_train}, one pass ({steps} steps of {a.batch_size}), seeds {a.seeds}", flush=True)
+    work = project_path(a.out)/'colbert_quality'; work.mkdir(parents=True, exist_ok=True)
+    pools = {e: (key_pool(EVAL_SETS[e]['key']), eval_qrels(e)) for e in sets}
+    def scored(name, folder):
+        "Per-query nDCG@10 of the model in `folder` on every set, written to work/<name>.csv (read back when there)."
+        f = work/f"{name}.csv"
+        if f.is_file(): return pd.read_csv(f, dtype={'qid': str}).set_index('qid')
+        m = ColBERT(str(folder), truncate_queries=True, device='cpu', precision=a.precision)
+        df = pd.concat({e: per_query(rerank_colbert(m, pool, progress=False), qrels, ['nDCG@10'])['nDCG@10'] for e, (pool, qrels) in pools.items()}, axis=1)
+        df.rename_axis('qid').to_csv(f); print(f"{name}: " + ', '.join(f"{e} {df[e].mean():.4f}" for e in sets), flush=True); return df
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d); init = new_start(d/'init'); gf = groups_file(qdata, d/'groups.json')
+        per = {'start': [scored('start', init)], 'kdnb': [], 'PyLate': []}
+        for seed in map(int, a.seeds.split(',')):
+            for name in ('PyLate', 'kdnb'):
+                if not (work/f"{name}-{seed}.csv").is_file():
+                    if name == 'kdnb': kdnb_run(init, d/f"kd-{seed}", data=qdata, steps=steps, seed=seed, save=True)
+                    else: pylate_run(init, d/f"pl-{seed}", gf, steps=steps, seed=seed, save=True)
+                per[name].append(scored(f"{name}-{seed}", d/f"{'kd' if name == 'kdnb' else 'pl'}-{seed}"/'model'))
+    mean = {n: {e: pd.concat(v).groupby(level=0).mean()[e].dropna() for e in sets} for n, v in per.items()}   # each query averaged over seeds
+    tests = [(e, paired_ttest(mean['kdnb'][e], mean['PyLate'][e]).pvalue) for e in sets]
+    holm = adjust_pvalues([p for _, p in tests])
+    qres = dict(device=device, model=res['model'], precision=a.precision, loss='KL over the group', k=a.k, train=a.quality_train,
+                rounds=a.quality_rounds, groups=len(qdata), steps=steps, batch_size=a.batch_size, lr=a.lr, seeds=a.seeds, measure='nDCG@10',
+                note=a.note, sets={e: dict(queries=len(mean['kdnb'][e]), start=round(float(mean['start'][e].mean()), 4),
+                                           mean={n: round(float(mean[n][e].mean()), 4) for n in ('kdnb', 'PyLate')},
+                                           per_seed={n: [round(float(x[e].dropna().mean()), 4) for x in per[n]] for n in ('kdnb', 'PyLate')},
+                                           delta=round(float(mean['kdnb'][e].mean() - mean['PyLate'][e].mean()), 4), p=round(float(p), 4), p_holm=round(float(h), 4))
+                                   for (e, p), h in zip(tests, holm)})
+    (project_path(a.out)/'train_colbert_quality.json').write_text(json.dumps(qres, indent=2) + '\n'); print(json.dumps(qres))
