@@ -50,6 +50,16 @@ def _p(p):
     "A p-value as the README prints it: three decimals below 0.1, so that 0.0498 never reads as 0.05."
     return 'p < 0.001' if p < 0.001 else f"p {p:.3f}" if p < 0.1 else f"p {p:.2f}"
 
+def _peer_quality_row(student, name, peer):
+    "The README row of a peer-quality comparison (tests/bench/common.py's peer_quality, written by a bench's --quality), or none before it has run."
+    f = root/'outputs'/'bench'/name
+    if not f.is_file(): return []
+    q = json.loads(f.read_text()); n = len(q['seeds'].split(','))
+    return [f"| {student} quality, kdnb / {peer} from the same start on the same groups ({q['train']}, {q['groups']} groups 1+{q['k']} once, "
+            f"{q['steps']} steps of {q['batch_size']}, lr {q['lr']:g}, {q['loss']}, {n} seeds): re-rank nDCG@10 (the start in brackets), both scored by kdnb, "
+            f"paired over queries, Holm over the sets | " + '; '.join(f"{e} {' / '.join(f'{v:.4f}' for v in r['mean'].values())} ({r['start']:.4f}; {_p(r['p_holm'])})"
+                                                      for e, r in q['sets'].items()) + f" | `outputs/bench/{name}` |"]
+
 def summary_table():
     "The project's headline figures, each from its experiment's or benchmark's output files."
     rows = ["| what | figure | where |", "|---|---|---|"]
@@ -77,6 +87,7 @@ def summary_table():
     rows.append(f"| SPLADE training ({sp['model']}, {sp['steps']} steps of {sp['batch_size']} groups 1+{sp['k']}, {sp['max_length']} tokens, {sp['precision']}): "
                 f"kdnb / sentence-transformers' `SparseEncoderTrainer`; kdnb's pooled head over the full logits | "
                 f"{g['kdnb (pooled head)']} / {g['sentence-transformers']} groups/s = {sp['kdnb_over_st']:.2f}×; {sp['pooled_over_full']:.2f}× | `outputs/bench/train_splade.json` |")
+    rows += _peer_quality_row('SPLADE', 'train_splade_quality.json', "sentence-transformers' `SparseEncoderTrainer`")
     es = _load('outputs/bench/encode_splade.json'); b = {w: {p: max(es[w][p].values()) for p in es[w]} for w in ('kdnb', 'st')}
     rows.append(f"| SPLADE encoding ({es['model']}, {es['n']} SciFact passages, {es['max_length']} tokens), best setting of each: kdnb / "
                 f"sentence-transformers' `SparseEncoder.encode`, fp32; bf16 | {b['kdnb']['fp32']} / {b['st']['fp32']} passages/s = {es['ratio_best']['fp32']:.2f}×; "
@@ -86,12 +97,7 @@ def summary_table():
                 f"{cb['loss']}, {cb['precision']}): kdnb / PyLate's trainer{' (' + cb['note'].split(':')[0] + ')' if cb.get('note') else ''} | "
                 f"{g['kdnb']} / {g['PyLate']} groups/s = {cb['kdnb_over_pylate']:.2f}×"
                 + (f" (kdnb with each batch in one block: {g['kdnb, one block']})" if 'kdnb, one block' in g else '') + " | `outputs/bench/train_colbert.json` |")
-    if (root/'outputs'/'bench'/'train_colbert_quality.json').is_file():   # written by bench_colbert.py --quality
-        q = _load('outputs/bench/train_colbert_quality.json'); n = len(q['seeds'].split(','))
-        rows.append(f"| ColBERT quality, kdnb / PyLate's trainer from the same start on the same groups ({q['train']}, {q['groups']} groups 1+{q['k']} once, "
-                    f"{q['steps']} steps of {q['batch_size']}, lr {q['lr']:g}, {q['loss']}, {n} seeds): re-rank nDCG@10 (the start in brackets), both scored by kdnb, Holm over the sets | "
-                    + '; '.join(f"{e} {r['mean']['kdnb']:.4f} / {r['mean']['PyLate']:.4f} ({r['start']:.4f}; {_p(r['p_holm'])})" for e, r in q['sets'].items())
-                    + " | `outputs/bench/train_colbert_quality.json` |")
+    rows += _peer_quality_row('ColBERT', 'train_colbert_quality.json', "PyLate's trainer")
     for f in sorted(root.glob('outputs/bench/cross_encoder*.json'), key=lambda f: f.name != 'cross_encoder.json'):
         if f.name == 'cross_encoder_quality.json': continue
         ce = json.loads(f.read_text()); g = ce['groups_per_s']

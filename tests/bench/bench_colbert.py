@@ -24,7 +24,7 @@ from kdnb.core import project_path, seed_everything, cpu_bf16_native
 from kdnb.colbert import ColBERT
 from kdnb.training import TrainConfig, train
 from kdnb.teacher import part_rule
-sys.path.insert(0, str(Path(__file__).parent)); from common import bench_groups
+sys.path.insert(0, str(Path(__file__).parent)); from common import bench_groups, peer_quality
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--steps', type=int, default=8); ap.add_argument('--batch-size', type=int, default=16); ap.add_argument('--k', type=int, default=4)
@@ -87,41 +87,17 @@ if not a.no_speed:
 
 if a.quality:
     import math
-    import pandas as pd
     from kdnb.colbert import rerank_colbert
-    from kdnb.pipeline import EVAL_SETS, eval_qrels, eval_sets
-    from kdnb.answer_key import key_pool
-    from kdnb.evaluation import per_query, paired_ttest, adjust_pvalues
-    sets = eval_sets(a.quality_sets)
-    if bad := [e for e in sets if 'key' not in EVAL_SETS[e]]: sys.exit(f"--quality-sets: {bad[0]} has no key pool to re-rank; give re-ranking sets")
+    from kdnb.pipeline import eval_sets
     qdata = bench_groups(a.quality_train, a.k, 1, a.batch_size, a.quality_rounds, repeat=False); steps = math.ceil(len(qdata) / a.batch_size)
     print(f"quality: {len(qdata)} groups of {a.quality_train}, one pass ({steps} steps of {a.batch_size}), seeds {a.seeds}", flush=True)
-    work = project_path(a.out)/'colbert_quality'; work.mkdir(parents=True, exist_ok=True)
-    pools = {e: (key_pool(EVAL_SETS[e]['key']), eval_qrels(e)) for e in sets}
-    def scored(name, folder):
-        "Per-query nDCG@10 of the model in `folder` on every set, written to work/<name>.csv (read back when there)."
-        f = work/f"{name}.csv"
-        if f.is_file(): return pd.read_csv(f, dtype={'qid': str}).set_index('qid')
-        m = ColBERT(str(folder), truncate_queries=True, device='cpu', precision=a.precision)
-        df = pd.concat({e: per_query(rerank_colbert(m, pool, progress=False), qrels, ['nDCG@10'])['nDCG@10'] for e, (pool, qrels) in pools.items()}, axis=1)
-        df.rename_axis('qid').to_csv(f); print(f"{name}: " + ', '.join(f"{e} {df[e].mean():.4f}" for e in sets), flush=True); return df
+    score = lambda folder, pool: rerank_colbert(ColBERT(str(folder), truncate_queries=True, device='cpu', precision=a.precision), pool, progress=False)
     with tempfile.TemporaryDirectory() as d:
         d = Path(d); init = new_start(d/'init'); gf = groups_file(qdata, d/'groups.json')
-        per = {'start': [scored('start', init)], 'kdnb': [], 'PyLate': []}
-        for seed in map(int, a.seeds.split(',')):
-            for name in ('PyLate', 'kdnb'):
-                if not (work/f"{name}-{seed}.csv").is_file():
-                    if name == 'kdnb': kdnb_run(init, d/f"kd-{seed}", data=qdata, steps=steps, seed=seed, save=True)
-                    else: pylate_run(init, d/f"pl-{seed}", gf, steps=steps, seed=seed, save=True)
-                per[name].append(scored(f"{name}-{seed}", d/f"{'kd' if name == 'kdnb' else 'pl'}-{seed}"/'model'))
-    mean = {n: {e: pd.concat(v).groupby(level=0).mean()[e].dropna() for e in sets} for n, v in per.items()}   # each query averaged over seeds
-    tests = [(e, paired_ttest(mean['kdnb'][e], mean['PyLate'][e]).pvalue) for e in sets]
-    holm = adjust_pvalues([p for _, p in tests])
-    qres = dict(device=device, model=res['model'], precision=a.precision, loss='KL over the group', k=a.k, train=a.quality_train,
-                rounds=a.quality_rounds, groups=len(qdata), steps=steps, batch_size=a.batch_size, lr=a.lr, seeds=a.seeds, measure='nDCG@10',
-                note=a.note, sets={e: dict(queries=len(mean['kdnb'][e]), start=round(float(mean['start'][e].mean()), 4),
-                                           mean={n: round(float(mean[n][e].mean()), 4) for n in ('kdnb', 'PyLate')},
-                                           per_seed={n: [round(float(x[e].dropna().mean()), 4) for x in per[n]] for n in ('kdnb', 'PyLate')},
-                                           delta=round(float(mean['kdnb'][e].mean() - mean['PyLate'][e].mean()), 4), p=round(float(p), 4), p_holm=round(float(h), 4))
-                                   for (e, p), h in zip(tests, holm)})
+        train_fns = {'kdnb': lambda seed, f: kdnb_run(init, f, data=qdata, steps=steps, seed=seed, save=True),
+                     'PyLate': lambda seed, f: pylate_run(init, f, gf, steps=steps, seed=seed, save=True)}
+        sets = peer_quality(train_fns, lambda f, pool: score(f/'model' if (f/'model').is_dir() else f, pool), init, eval_sets(a.quality_sets),
+                            [int(x) for x in a.seeds.split(',')], project_path(a.out)/'colbert_quality', d)
+    qres = dict(device=device, model=res['model'], precision=a.precision, loss='KL over the group', k=a.k, train=a.quality_train, rounds=a.quality_rounds,
+                groups=len(qdata), steps=steps, batch_size=a.batch_size, lr=a.lr, seeds=a.seeds, measure='nDCG@10', note=a.note, sets=sets)
     (project_path(a.out)/'train_colbert_quality.json').write_text(json.dumps(qres, indent=2) + '\n'); print(json.dumps(qres))

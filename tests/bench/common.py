@@ -16,3 +16,38 @@ def bench_groups(train:str, # Training sets (kdnb.pipeline.training_groups)
               for q, x, p, s in zip(full.qids, full.queries, full.passages, full.scores)]
     # Repeats suit speed runs only: a trainer that batches by length puts a group's copies in one batch, so a quality run takes each group once.
     return GroupData([groups[i % len(groups)] for i in range(steps * batch_size)] if repeat else groups)
+
+def peer_quality(train:dict, # Trainer name -> f(seed, folder): trains from the shared start and saves the model in `folder`
+                 score, # (model folder, Pool) -> run: the one scorer of every model
+                 start, # Folder of the shared start, scored beside the trained models
+                 sets:list, # Re-ranking sets (names in kdnb.pipeline.EVAL_SETS with a key pool)
+                 seeds:list, # Training seeds
+                 work, # Folder of the per-query scores, one CSV per (trainer, seed): a killed run resumes from them
+                 tmp # Folder for the trained models (deleted by the caller)
+                ) -> dict:
+    "nDCG@10 of each trainer's model and of the start on each set, mean and per seed; the first trainer against the second, paired over queries (each averaged over seeds), Holm over the sets."
+    import pandas as pd
+    from pathlib import Path
+    from kdnb.answer_key import key_pool
+    from kdnb.evaluation import per_query, paired_ttest, adjust_pvalues
+    from kdnb.pipeline import EVAL_SETS, eval_qrels
+    if bad := [e for e in sets if 'key' not in EVAL_SETS[e]]: raise SystemExit(f"{bad[0]} has no key pool to re-rank; give re-ranking sets")
+    work, tmp = Path(work), Path(tmp); work.mkdir(parents=True, exist_ok=True)
+    pools = {e: (key_pool(EVAL_SETS[e]['key']), eval_qrels(e)) for e in sets}
+    def scored(name, folder=None, fit=None):
+        f = work/f"{name}.csv"
+        if f.is_file(): return pd.read_csv(f, dtype={'qid': str}).set_index('qid')
+        if fit: fit(folder)
+        df = pd.concat({e: per_query(score(folder, pool), qrels, ['nDCG@10'])['nDCG@10'] for e, (pool, qrels) in pools.items()}, axis=1)
+        df.rename_axis('qid').to_csv(f); print(f"{name}: " + ', '.join(f"{e} {df[e].mean():.4f}" for e in sets), flush=True); return df
+    per = {'start': [scored('start', Path(start))]} | {n: [] for n in train}
+    for seed in seeds:
+        for n, f in train.items(): per[n].append(scored(f"{n}-{seed}", tmp/f"{n}-{seed}", lambda d, f=f, seed=seed: f(seed, d)))
+    mean = {n: {e: pd.concat(v).groupby(level=0).mean()[e].dropna() for e in sets} for n, v in per.items()}   # each query averaged over seeds
+    a, b = list(train)[:2]
+    ps = [paired_ttest(mean[a][e], mean[b][e]).pvalue for e in sets]
+    return {e: dict(queries=len(mean[a][e]), start=round(float(mean['start'][e].mean()), 4),
+                    mean={n: round(float(mean[n][e].mean()), 4) for n in train},
+                    per_seed={n: [round(float(x[e].dropna().mean()), 4) for x in per[n]] for n in train},
+                    delta=round(float(mean[a][e].mean() - mean[b][e].mean()), 4), p=round(float(p), 4), p_holm=round(float(h), 4))
+            for e, p, h in zip(sets, ps, adjust_pvalues(ps))}
