@@ -7,12 +7,13 @@ from __future__ import annotations
 import os, random, shutil
 from dataclasses import dataclass, asdict
 from pathlib import Path
+from typing import Callable
 import numpy as np
 import torch
 
 # %% auto #0
 __all__ = ['InputError', 'cache_dir', 'data_dir', 'models_dir', 'hub_offline', 'project_root', 'project_path', 'publish_dir',
-           'file_fingerprint', 'cpu_bf16_native', 'cpu_amx', 'get_device', 'get_dtype', 'precision_name',
+           'file_fingerprint', 'publish_new', 'cpu_bf16_native', 'cpu_amx', 'get_device', 'get_dtype', 'precision_name',
            'seed_everything', 'release_memory', 'Settings', 'settings']
 
 # %% ../nbs/00_core.ipynb #b136fdf4
@@ -83,6 +84,17 @@ def file_fingerprint(path:str|Path) -> dict:
     "Path, size and modification time of a file: enough to notice that it changed."
     st = Path(path).stat()
     return {'path': str(Path(path).resolve()), 'size': st.st_size, 'mtime_ns': st.st_mtime_ns}
+
+# %% ../nbs/00_core.ipynb #dd473b6c
+def publish_new(dest:str|Path, # Where the folder belongs; an existing one is replaced only once the new one is complete
+                write:Callable # write(tmp): fills the folder `tmp` (which it may create)
+               ) -> Path:
+    "Write a folder with `write` beside `dest`, then publish it there whole (`publish_dir`)."
+    dest = Path(dest); tmp = dest.with_name(f".{dest.name}.tmp")
+    if tmp.exists(): shutil.rmtree(tmp)
+    try: write(tmp)
+    except BaseException: shutil.rmtree(tmp, ignore_errors=True); raise
+    publish_dir(tmp, dest); return dest
 
 # %% ../nbs/00_core.ipynb #e8c6eef4
 _DTYPES = {'fp32':torch.float32, 'float32':torch.float32, 'bf16':torch.bfloat16, 'bfloat16':torch.bfloat16,

@@ -8,7 +8,7 @@ import datetime, json, shutil, time
 from pathlib import Path
 from typing import Mapping, Sequence
 import pandas as pd
-from .core import InputError, publish_dir
+from .core import InputError, publish_new
 from .data import ranked
 
 # %% auto #0
@@ -120,9 +120,8 @@ def _merge_stages(run:Path, steps:Sequence[int]) -> dict|None:
         off += n
     (run/'log.jsonl').write_text(''.join(l + '\n' for l in lines))
     if best is None: return None
-    (run/'best.json').write_text(json.dumps(best[0], indent=2)); tmp = run/'.best.tmp'
-    if tmp.exists(): shutil.rmtree(tmp)
-    shutil.copytree(best[1], tmp); publish_dir(tmp, run/'best')
+    (run/'best.json').write_text(json.dumps(best[0], indent=2))
+    publish_new(run/'best', lambda t: shutil.copytree(best[1], t))
     return best[0]
 
 # %% ../nbs/20_online.ipynb #9348a7ef

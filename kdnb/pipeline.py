@@ -9,7 +9,7 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Sequence
 import numpy as np, pandas as pd
-from .core import InputError, project_path, seed_everything, settings, publish_dir, release_memory
+from .core import InputError, project_path, seed_everything, settings, publish_new, release_memory
 from .answer_key import KEYS, key_pool, key_qrels, load_key, key_dir, build_named_key, stable_hash
 from .self_distill import cut_layers, teacher_key, rescore_groups, teach_vectors, TEACHER_VECTORS
 from .multitask import add_mlm
@@ -21,8 +21,8 @@ __all__ = ['EVAL_SETS', 'ZOO_STUDENT', 'SEARCH', 'POSITIVES', 'TEACHER', 'GUARD'
            'student_index', 'student_rerank', 'DevSet', 'dev_sets', 'DevEval', 'training_groups', 'cached_rerank',
            'eval_matrix', 'interpolate', 'parse_alphas', 'guard_sets', 'choose_alpha', 'interpolation_table',
            'DistillConfig', 'check_student', 'dev_curve', 'taught_vectors', 'staged', 'train_config', 'prepare',
-           'train_student', 'distill', 'write_results', 'plot_gains', 'write_report', 'distill_seeds', 'gain_table',
-           'gain_markdown', 'trial_settings', 'trials_table']
+           'train_student', 'train_run', 'interpolated', 'distill', 'write_results', 'plot_gains', 'write_report',
+           'seed_table', 'seed_tests', 'distill_seeds', 'gain_table', 'gain_markdown', 'trial_settings', 'trials_table']
 
 # %% ../nbs/12_pipeline.ipynb #3eeeb8d3
 def named_key(name:str # A key of `KEYS`
@@ -559,6 +559,36 @@ def train_student(cfg:DistillConfig # The run's settings
     if cfg.mlm: add_mlm(st, cfg.mlm)
     return st
 
+# %% ../nbs/12_pipeline.ipynb #ead307a5
+def train_run(st, # The student from `train_student`, trained in place
+              cfg:DistillConfig, # The run's settings
+              p:dict, # From `prepare`
+              out:Path, # Run folder
+              held:set, # Dev queries, never trained on
+              progress:bool=True # Show progress bars
+             ) -> tuple[dict, int, dict, dict]:
+    "Train `st` into `out/run` with dev evaluations: the training summary, the number of groups, the training sets' info, and what stages add to the report."
+    from kdnb.training import train
+    if staged(cfg):
+        from kdnb.online import train_stages
+        return train_stages(st, cfg, out, held, DevEval(p['devs']), progress)
+    data, ginfo = training_groups(p['sets'], cfg.weights or None, held, cfg.positives, cfg.sampler, cfg.k, cfg.rounds, cfg.seed, cfg.teacher, cfg.scale)
+    return train(st, data, out/'run', train_config(cfg), eval_fn=DevEval(p['devs']), progress=progress), len(data), ginfo, {}
+
+# %% ../nbs/12_pipeline.ipynb #e89f0c1d
+def interpolated(before, # The student before training
+                 trained, # The dev-best checkpoint
+                 cfg:DistillConfig, # The run's settings (`alphas`)
+                 p:dict, # From `prepare` (dev sets, guards)
+                 out:Path, # Run folder
+                 progress:bool=True # Show progress bars
+                ):
+    "The interpolated student at the weight dev chooses under the guard, saved as `out/student-after`, and the record of the choice."
+    table = interpolation_table(before, trained, parse_alphas(cfg.alphas), DevEval(p['devs']), p['guards'], out/'interpolation.jsonl', progress)
+    alpha = choose_alpha(table); after = interpolate(before, trained, alpha)
+    publish_new(out/'student-after', after.save)
+    return after, dict(alpha=alpha, guard=[g.name for g in p['guards']], table=table.reset_index().to_dict('records'))
+
 # %% ../nbs/12_pipeline.ipynb #911f6d60
 def distill(out_dir:str|Path, # Run folder, relative to the project root; rerunning it resumes
             config:DistillConfig|None=None, # Settings; or pass them as keywords
@@ -567,7 +597,6 @@ def distill(out_dir:str|Path, # Run folder, relative to the project root; rerunn
            ) -> dict:
     "Train a student on the teacher's answer keys, choose its checkpoint on dev, evaluate it on the test sets, write the report."
     from kdnb.students import load_student
-    from kdnb.training import train
     cfg = DistillConfig(**{**asdict(config or DistillConfig()), **kw})
     out = project_path(out_dir); t0 = time.perf_counter(); timings = {}
     p = prepare(cfg)   # every check before any work
@@ -577,19 +606,11 @@ def distill(out_dir:str|Path, # Run folder, relative to the project root; rerunn
     dev_q = {d.name: sorted(d.queries) for d in p['devs']}
     held = {q for qs in dev_q.values() for q in qs}
     st = train_student(cfg); teacher = make_student(cfg.teacher, precision=cfg.precision) if cfg.teacher else None   # the teacher, evaluated beside
-    t = time.perf_counter(); extra = {}
-    if staged(cfg):   # stages on a key of the run's own, which online rounds grow (the online chapter)
-        from kdnb.online import train_stages
-        summary, n_groups, ginfo, extra = train_stages(st, cfg, out, held, DevEval(p['devs']), progress)
-    else:
-        data, ginfo = training_groups(p['sets'], cfg.weights or None, held, cfg.positives, cfg.sampler, cfg.k, cfg.rounds, cfg.seed, cfg.teacher, cfg.scale)
-        summary = train(st, data, out/'run', train_config(cfg), eval_fn=DevEval(p['devs']), progress=progress); n_groups = len(data)
+    t = time.perf_counter(); summary, n_groups, ginfo, extra = train_run(st, cfg, p, out, held, progress)
     timings['train_s'] = round(time.perf_counter() - t, 1)
     st.eval().save(out/'student-last')
     best = json.loads((out/'run'/'best.json').read_text())
-    tmp = out/'.student-best.tmp'
-    if tmp.exists(): shutil.rmtree(tmp)
-    shutil.copytree(out/'run'/'best', tmp); publish_dir(tmp, out/'student-best')
+    publish_new(out/'student-best', lambda t: shutil.copytree(out/'run'/'best', t))
     curve = dev_curve(out/'run')
     info = dict(config=asdict(cfg), groups=n_groups, training_sets=ginfo, dev_queries=dev_q, train=summary,
                 best_step=best['step'], dev_best=best['eval'], dev_before=curve.iloc[0].to_dict() if len(curve) else None,
@@ -600,15 +621,8 @@ def distill(out_dir:str|Path, # Run folder, relative to the project root; rerunn
     systems = {'student before': before, 'student after': trained}
     own = {f"teacher {cfg.teacher}": teacher} if teacher is not None else {}   # a bi-encoder teacher is evaluated beside its student
     if cfg.alphas:   # WiSE-FT: the weight chosen on dev, guarded
-        t = time.perf_counter()
-        table = interpolation_table(before, trained, parse_alphas(cfg.alphas), DevEval(p['devs']), p['guards'],
-                                    out/'interpolation.jsonl', progress)
-        alpha = choose_alpha(table); after = interpolate(before, trained, alpha)
-        tmp = out/'.student-after.tmp'
-        if tmp.exists(): shutil.rmtree(tmp)
-        after.save(tmp); publish_dir(tmp, out/'student-after')
-        info['interpolation'] = dict(alpha=alpha, guard=[g.name for g in p['guards']], table=table.reset_index().to_dict('records'))
-        systems = {'student before': before, 'student after': after} | ({'student trained': trained} if alpha != 1 else {})
+        t = time.perf_counter(); after, info['interpolation'] = interpolated(before, trained, cfg, p, out, progress)
+        systems = {'student before': before, 'student after': after} | ({'student trained': trained} if info['interpolation']['alpha'] != 1 else {})
         timings['interpolation_s'] = round(time.perf_counter() - t, 1)
     if p['tests']:
         t = time.perf_counter()
@@ -698,26 +712,10 @@ def write_report(out:str|Path # A run folder written by `distill`
     (out/'report.md').write_text(text)
     return text
 
-# %% ../nbs/12_pipeline.ipynb #b0184b73
-def distill_seeds(out_dir:str|Path, # Folder: one run per seed in `seed<N>/`, the summary beside them
-                  seeds:str|int|Sequence[int]='42,43,44', # Seeds (comma-separated, one int, or a list)
-                  config:DistillConfig|None=None, # Settings; or pass them as keywords
-                  progress:bool=True, # Show progress bars
-                  **kw # `DistillConfig` fields
-                 ) -> dict:
-    "`distill` once per seed (finished seeds are kept), then mean ± sd per set and paired tests on per-query means over seeds, Holm-corrected over the sets."
-    from kdnb.evaluation import paired_ttest, adjust_pvalues
-    base = DistillConfig(**{**asdict(config or DistillConfig()), **kw})
-    seeds = [int(s) for s in (str(seeds).split(',') if isinstance(seeds, (str, int)) else seeds)]   # papermill passes '-p seeds 42' as an int
-    if not seeds or len(set(seeds)) < len(seeds): raise InputError(f"seeds must be distinct and at least one, got {seeds}")
-    out = project_path(out_dir); prepare(base)   # checks once, before any run
-    times = {}
-    for s in seeds:
-        cfg = DistillConfig(**{**asdict(base), 'seed': s}); d = out/f"seed{s}"
-        if _done(d, cfg, students=False): print(f"seed {s}: finished before, kept ({d})"); continue
-        t = time.perf_counter(); distill(d, cfg, progress=progress); times[s] = round(time.perf_counter() - t)
-        print(f"seed {s}: {times[s]} s")
-    infos = {s: json.loads((out/f"seed{s}"/'run_info.json').read_text()) for s in seeds}
+# %% ../nbs/12_pipeline.ipynb #104e2c0d
+def seed_table(infos:dict # Seed -> that run's `run_info.json`
+              ) -> pd.DataFrame:
+    "One row per seed (step chosen, dev before/best/after, each test set before/after/trained), then the mean and sd over seeds."
     rows = []
     for s, info in infos.items():
         w = info.get('interpolation')
@@ -730,24 +728,53 @@ def distill_seeds(out_dir:str|Path, # Folder: one run per seed in `seed<N>/`, th
         rows.append(r)
     table = pd.DataFrame(rows).set_index('seed')
     table.loc['mean'] = table.mean(); table.loc['sd'] = table.iloc[:-1].std(ddof=1)
-    pq_files = {s: pd.read_csv(out/f"seed{s}"/PER_QUERY, dtype={'qid': str}) for s in seeds if base.eval_sets}
-    def seed_scores(s, e, w):   # one seed's per-query nDCG@10 of 'student <w>'; 'trained' is 'after' when the interpolation chose α = 1
-        f = pq_files[s]; f = f[f.set == e]
-        if w == 'trained' and not (f.system == 'student trained').any(): w = 'after'
-        return f[f.system == f"student {w}"].set_index('qid')['nDCG@10']
-    def tests_of(w):   # w against 'before' on every test set, Holm-corrected over the sets
-        tests = {}
-        for e in eval_sets(base.eval_sets):
-            qrels = eval_qrels(e)
-            pq = {x: pd.concat([seed_scores(s, e, x) for s in seeds], axis=1).mean(axis=1) for x in ('before', w)}
-            t = paired_ttest(pq[w], pq['before'])
-            tests[e] = dict(before=float(pq['before'].mean()), after=float(pq[w].mean()), delta=float(t.diff), p=float(t.pvalue), queries=t.n)
-        for e, p in zip(tests, adjust_pvalues([v['p'] for v in tests.values()], 'holm') if tests else []): tests[e]['p_holm'] = float(p)
-        return tests
-    interpolated = all('interpolation' in i for i in infos.values())
+    return table
+
+# %% ../nbs/12_pipeline.ipynb #eab9b94d
+def seed_tests(out:Path, # Folder of the `seed<N>/` runs
+               seeds:Sequence[int], # Their seeds
+               sets:Sequence[str], # Test sets (names in `EVAL_SETS`)
+               w:str='after' # 'after', or 'trained': the dev-best checkpoint before interpolation
+              ) -> dict:
+    "'student <w>' against 'student before' on every set: per-query nDCG@10 averaged over seeds, paired t-test, Holm over the sets."
+    from kdnb.evaluation import paired_ttest, adjust_pvalues
+    if not sets: return {}
+    pq = {s: pd.read_csv(Path(out)/f"seed{s}"/PER_QUERY, dtype={'qid': str}) for s in seeds}
+    def scores(s, e, x):   # one seed's per-query nDCG@10 of 'student <x>'
+        f = pq[s][pq[s].set == e]
+        if x == 'trained' and not (f.system == 'student trained').any(): x = 'after'
+        return f[f.system == f"student {x}"].set_index('qid')['nDCG@10']
+    tests = {}
+    for e in sets:
+        m = {x: pd.concat([scores(s, e, x) for s in seeds], axis=1).mean(axis=1) for x in ('before', w)}
+        t = paired_ttest(m[w], m['before'])
+        tests[e] = dict(before=float(m['before'].mean()), after=float(m[w].mean()), delta=float(t.diff), p=float(t.pvalue), queries=t.n)
+    for e, p in zip(tests, adjust_pvalues([v['p'] for v in tests.values()], 'holm') if tests else []): tests[e]['p_holm'] = float(p)
+    return tests
+
+# %% ../nbs/12_pipeline.ipynb #b0184b73
+def distill_seeds(out_dir:str|Path, # Folder: one run per seed in `seed<N>/`, the summary beside them
+                  seeds:str|int|Sequence[int]='42,43,44', # Seeds (comma-separated, one int, or a list)
+                  config:DistillConfig|None=None, # Settings; or pass them as keywords
+                  progress:bool=True, # Show progress bars
+                  **kw # `DistillConfig` fields
+                 ) -> dict:
+    "`distill` once per seed (finished seeds are kept), then mean ± sd per set and paired tests on per-query means over seeds, Holm-corrected over the sets."
+    base = DistillConfig(**{**asdict(config or DistillConfig()), **kw})
+    seeds = [int(s) for s in (str(seeds).split(',') if isinstance(seeds, (str, int)) else seeds)]   # papermill passes '-p seeds 42' as an int
+    if not seeds or len(set(seeds)) < len(seeds): raise InputError(f"seeds must be distinct and at least one, got {seeds}")
+    out = project_path(out_dir); prepare(base)   # checks once, before any run
+    times = {}
+    for s in seeds:
+        cfg = DistillConfig(**{**asdict(base), 'seed': s}); d = out/f"seed{s}"
+        if _done(d, cfg, students=False): print(f"seed {s}: finished before, kept ({d})"); continue
+        t = time.perf_counter(); distill(d, cfg, progress=progress); times[s] = round(time.perf_counter() - t)
+        print(f"seed {s}: {times[s]} s")
+    infos = {s: json.loads((out/f"seed{s}"/'run_info.json').read_text()) for s in seeds}
+    table, sets = seed_table(infos), eval_sets(base.eval_sets)
     summary = dict(config=asdict(base), seeds=seeds, per_seed=table.iloc[:-2].reset_index().to_dict('records'),
-                   mean=table.loc['mean'].to_dict(), sd=table.loc['sd'].to_dict(), paired_ttest=tests_of('after'), run_s=times)
-    if interpolated: summary['paired_ttest_trained'] = tests_of('trained')   # the dev-best checkpoint before interpolation (α = 1)
+                   mean=table.loc['mean'].to_dict(), sd=table.loc['sd'].to_dict(), paired_ttest=seed_tests(out, seeds, sets), run_s=times)
+    if all('interpolation' in i for i in infos.values()): summary['paired_ttest_trained'] = seed_tests(out, seeds, sets, 'trained')   # the dev-best checkpoint before interpolation (α = 1)
     (out/'gain.json').write_text(json.dumps(summary, indent=2, default=float) + '\n')
     (out/'gain.md').write_text(gain_markdown(summary))
     return summary
