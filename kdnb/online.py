@@ -6,13 +6,15 @@
 from __future__ import annotations
 import datetime, json, shutil, time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Mapping, Sequence
 import pandas as pd
 from .core import InputError, publish_new
 from .data import ranked
 
 # %% auto #0
-__all__ = ['ROUNDS', 'ONLINE_DEPTH', 'start_pairs', 'fresh_pairs', 'key_rounds', 'load_growing', 'grow_key', 'train_stages']
+__all__ = ['ROUNDS', 'ONLINE_DEPTH', 'start_pairs', 'fresh_pairs', 'key_rounds', 'load_growing', 'grow_key', 'stage_inputs',
+           'online_round', 'train_stages']
 
 # %% ../nbs/20_online.ipynb #308615e8
 def start_pairs(run:Mapping[str, Mapping[str, float]], # The first stage's ranking: {qid: {docid: score}}
@@ -124,6 +126,39 @@ def _merge_stages(run:Path, steps:Sequence[int]) -> dict|None:
     publish_new(run/'best', lambda t: shutil.copytree(best[1], t))
     return best[0]
 
+# %% ../nbs/20_online.ipynb #3f70f8ec
+def stage_inputs(cfg, # The run's `DistillConfig`
+                 held:set # Query ids never trained on (dev)
+                ) -> SimpleNamespace:
+    "The run's training key and pool, the collection to search, passage texts, training queries and qrels (with their lowest relevant grade)."
+    from kdnb.answer_key import KEYS, key_pool, key_qrels
+    from kdnb.data import load_beir
+    from kdnb.pipeline import named_key, shared_with_tests, training_sets
+    name = training_sets(cfg.train)[0]; spec = KEYS[name]
+    pool = key_pool(name)
+    coll = load_beir(spec['collection'], spec['split'], check=False) if 'collection' in spec else None
+    dups = shared_with_tests(name)
+    qrels, mg = key_qrels(name) if cfg.positives == 'qrels' else (None, 1)
+    return SimpleNamespace(name=name, key=named_key(name), pool=pool, coll=coll, passages=coll.corpus if coll is not None else pool.passages, dups=dups,
+                           queries={q: t for q, t in pool.queries.items() if q not in held | dups}, qrels=qrels, min_grade=mg)
+
+# %% ../nbs/20_online.ipynb #2d52f4da
+def online_round(student, # The student after stage `s`
+                 ins:SimpleNamespace, # From `stage_inputs`
+                 kd:Path, # The run's growing key
+                 frame:pd.DataFrame, # The key's pairs so far (`load_growing`)
+                 cfg, # The run's `DistillConfig` (`fresh`, `stages`)
+                 s:int, # The stage just trained
+                 progress:bool=True # Show progress bars
+                ) -> None:
+    "Add the student's best `cfg.fresh` passages a query that the key lacks as the key's next round."
+    from kdnb.pipeline import student_index
+    student.eval()
+    found = student_index(student, ins.coll).search(ins.queries, k=ONLINE_DEPTH, encoder=student)
+    grow_key(kd, fresh_pairs(found, set(zip(frame.qid, frame.docid)), cfg.fresh), ins.queries, ins.passages,
+             f"the student's top {ONLINE_DEPTH} after stage {s + 1} of {cfg.stages}: the best {cfg.fresh} a query that the key lacked", reuse=ins.key, progress=progress)
+    student.train()
+
 # %% ../nbs/20_online.ipynb #9348a7ef
 def train_stages(student, # The student, trained in place
                  cfg, # The run's `DistillConfig` (checked by `prepare`)
@@ -133,42 +168,30 @@ def train_stages(student, # The student, trained in place
                  progress:bool=True # Show progress bars and a line per stage
                 ) -> tuple[dict, int, dict, dict]:
     "Train `student` in `cfg.stages` stages on the run's own key, grown between stages by the student's fresh candidates when `cfg.fresh`; returns (summary, groups, training-set info, key and stage info)."
-    from kdnb.answer_key import KEYS, key_pool, key_qrels
-    from kdnb.data import load_beir
-    from kdnb.pipeline import named_key, shared_with_tests, train_config, training_sets, student_index, DevEval
+    from kdnb.pipeline import train_config, DevEval
     from kdnb.sampling import draw_rounds, groups_info, merge_score_stats
-    from kdnb.training import GroupData, train
-    name = training_sets(cfg.train)[0]; spec = KEYS[name]
-    key, pool = named_key(name), key_pool(name)
-    coll = load_beir(spec['collection'], spec['split'], check=False) if 'collection' in spec else None
-    passages = coll.corpus if coll is not None else pool.passages
-    dups = shared_with_tests(name); queries = {q: t for q, t in pool.queries.items() if q not in held | dups}
-    qrels, mg = key_qrels(name) if cfg.positives == 'qrels' else (None, 1)
+    from kdnb.training import GroupData, train, plot_curves
+    ins = stage_inputs(cfg, held); queries, qrels, mg = ins.queries, ins.qrels, ins.min_grade
     kd, run = out/'key', out/'run'; run.mkdir(parents=True, exist_ok=True)
     if not key_rounds(kd):
-        grow_key(kd, start_pairs(pool.run, list(queries), cfg.candidates, qrels, mg, passages.__contains__), queries, passages,
-                 f"{name}: top {cfg.candidates or 'all'} first-stage candidates and the judged positives", reuse=key, progress=progress)
+        grow_key(kd, start_pairs(ins.pool.run, list(queries), cfg.candidates, qrels, mg, ins.passages.__contains__), queries, ins.passages,
+                 f"{ins.name}: top {cfg.candidates or 'all'} first-stage candidates and the judged positives", reuse=ins.key, progress=progress)
     steps, stages, infos, skipped, summaries = [], [], [], set(), []
     for s in range(cfg.stages):
         frame = load_growing(kd)
         rs, ds, sk = draw_rounds(frame, queries, qrels, cfg.rounds, cfg.seed, part=s, sampler=cfg.sampler, k=cfg.k, min_grade=mg); infos += [groups_info(r) for r in rs]; skipped |= set(sk)
         if progress: print(f"stage {s + 1}/{cfg.stages}: {len(ds)} groups from a key of {len(frame)} pairs ({len(key_rounds(kd))} rounds)")
-        sm = train(student, GroupData(ds, passages), run/f"stage{s}", train_config(cfg, seed=cfg.seed + s, eval_first=s == 0), eval_fn=eval_fn, progress=progress)
+        sm = train(student, GroupData(ds, ins.passages), run/f"stage{s}", train_config(cfg, seed=cfg.seed + s, eval_first=s == 0), eval_fn=eval_fn, progress=progress)
         steps.append(sm['step']); summaries.append(sm)
         stages.append(dict(stage=s, groups=len(ds), queries=len(set(ds['qid'])), key_pairs=len(frame), steps=sm['step'], best=sm['best']))
         if s < cfg.stages - 1 and cfg.fresh and len(key_rounds(kd)) == s + 1:   # this stage's round not added yet
-            student.eval()
-            found = student_index(student, coll).search(queries, k=ONLINE_DEPTH, encoder=student)
-            grow_key(kd, fresh_pairs(found, set(zip(frame.qid, frame.docid)), cfg.fresh), queries, passages,
-                     f"the student's top {ONLINE_DEPTH} after stage {s + 1} of {cfg.stages}: the best {cfg.fresh} a query that the key lacked", reuse=key, progress=progress)
-            student.train()
+            online_round(student, ins, kd, frame, cfg, s, progress)
     best = _merge_stages(run, steps)
-    from kdnb.training import plot_curves
     plot_curves(run/'log.jsonl', run/'curves.png')
     rounds = key_rounds(kd); n = sum(x['groups'] for x in stages)
     summary = dict(step=sum(steps), total=sum(x['total'] for x in summaries), best=best and best['value'], metric=DevEval.metric, out=str(run),
                    stopped=any(x['stopped'] for x in summaries))
-    info = {name: dict(queries=len(queries), groups=n, teacher=key.columns[0], weight=None, shared_with_tests=sorted(dups),
+    info = {ins.name: dict(queries=len(queries), groups=n, teacher=ins.key.columns[0], weight=None, shared_with_tests=sorted(ins.dups),
                        positives='qrels' if qrels is not None else 'teacher top', skipped=sorted(skipped), score_stats=merge_score_stats(infos))}
     extra = dict(stages=stages, key=dict(pairs=sum(x['pairs'] for x in rounds), reused=sum(x['reused'] for x in rounds),
                                          scored=sum(x['scored'] for x in rounds), rounds=rounds))
