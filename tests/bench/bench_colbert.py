@@ -41,8 +41,8 @@ ap.add_argument('--quality-sets', default='scifact-rerank,dl19-rerank', help='ev
 a = ap.parse_args()
 py = project_path('.venv-pylate')/'bin'/'python'
 if not py.is_file(): sys.exit(f"{py} is missing: run scripts/setup.sh, which builds PyLate's environment")
-data = bench_groups(a.train, a.k, a.steps, a.batch_size); n = len(data)
-print(f"{n} groups of 1+{a.k}; {a.steps} steps of {a.batch_size}; query {a.query_len}, passages {a.passage_len}; {a.precision}; torch {torch.get_num_threads()} threads", flush=True)
+data = None if a.no_speed else bench_groups(a.train, a.k, a.steps, a.batch_size)   # the speed part's groups
+if data: n = len(data); print(f"{n} groups of 1+{a.k}; {a.steps} steps of {a.batch_size}; query {a.query_len}, passages {a.passage_len}; {a.precision}; torch {torch.get_num_threads()} threads", flush=True)
 
 def kdnb_run(init, out, train_tokens=a.train_tokens, data=data, steps=a.steps, seed=0, save=False):
     seed_everything(seed)
@@ -92,12 +92,14 @@ if a.quality:
     qdata = bench_groups(a.quality_train, a.k, 1, a.batch_size, a.quality_rounds, repeat=False); steps = math.ceil(len(qdata) / a.batch_size)
     print(f"quality: {len(qdata)} groups of {a.quality_train}, one pass ({steps} steps of {a.batch_size}), seeds {a.seeds}", flush=True)
     score = lambda folder, pool: rerank_colbert(ColBERT(str(folder), truncate_queries=True, device='cpu', precision=a.precision), pool, progress=False)
+    qres = dict(device=device, model=res['model'], precision=a.precision, loss='KL over the group', k=a.k, train=a.quality_train, rounds=a.quality_rounds,
+                groups=len(qdata), steps=steps, batch_size=a.batch_size, lr=a.lr, query_len=a.query_len, passage_len=a.passage_len, seeds=a.seeds,
+                measure='nDCG@10', note=a.note)
     with tempfile.TemporaryDirectory() as d:
         d = Path(d); init = new_start(d/'init'); gf = groups_file(qdata, d/'groups.json')
         train_fns = {'kdnb': lambda seed, f: kdnb_run(init, f, data=qdata, steps=steps, seed=seed, save=True),
                      'PyLate': lambda seed, f: pylate_run(init, f, gf, steps=steps, seed=seed, save=True)}
-        sets = peer_quality(train_fns, lambda f, pool: score(f/'model' if (f/'model').is_dir() else f, pool), init, eval_sets(a.quality_sets),
-                            [int(x) for x in a.seeds.split(',')], project_path(a.out)/'colbert_quality', d)
-    qres = dict(device=device, model=res['model'], precision=a.precision, loss='KL over the group', k=a.k, train=a.quality_train, rounds=a.quality_rounds,
-                groups=len(qdata), steps=steps, batch_size=a.batch_size, lr=a.lr, seeds=a.seeds, measure='nDCG@10', note=a.note, sets=sets)
+        sets = eval_sets(a.quality_sets)
+        qres['sets'] = peer_quality(train_fns, score, init, sets, [int(x) for x in a.seeds.split(',')], project_path(a.out)/'colbert_quality', d,
+                                    {k: v for k, v in qres.items() if k not in ('device', 'note', 'seeds')} | {'sets': sets})
     (project_path(a.out)/'train_colbert_quality.json').write_text(json.dumps(qres, indent=2) + '\n'); print(json.dumps(qres))

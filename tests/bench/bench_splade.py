@@ -40,8 +40,8 @@ ap.add_argument('--quality-rounds', type=int, default=4, help='groups per traini
 ap.add_argument('--quality-sets', default='scifact-rerank,dl19-rerank', help='evaluation sets (kdnb.pipeline.EVAL_SETS) with a key pool to re-rank')
 a = ap.parse_args()
 
-data = bench_groups(a.train, a.k, a.steps, a.batch_size); n = len(data)
-print(f"{len(data)} groups of 1+{a.k}; {a.steps} steps of {a.batch_size}; {a.model}; max length {a.max_len}; {a.precision}; torch {torch.get_num_threads()} threads", flush=True)
+data = None if a.no_speed else bench_groups(a.train, a.k, a.steps, a.batch_size)   # the speed part's groups
+if data: n = len(data); print(f"{n} groups of 1+{a.k}; {a.steps} steps of {a.batch_size}; {a.model}; max length {a.max_len}; {a.precision}; torch {torch.get_num_threads()} threads", flush=True)
 
 def kdnb_run(out, pooled=True, data=data, steps=a.steps, seed=0, warmup=0, save=False):
     seed_everything(seed)
@@ -94,12 +94,13 @@ if a.quality:
     warmup = max(1, round(steps / 3))   # sentence-transformers' SpladeRegularizerWeightSchedulerCallback: quadratic over a third of the steps
     print(f"quality: {len(qdata)} groups of {a.quality_train}, one pass ({steps} steps of {a.batch_size}), seeds {a.seeds}", flush=True)
     score = lambda f, pool: rerank_sparse(Splade(str(f), query_max_len=a.max_len, passage_max_len=a.max_len, device='cpu', precision=a.precision), pool, progress=False)
+    qres = dict(device=res['device'], model=a.model, precision=a.precision, loss=res['loss'] + f", warm-up {warmup} steps", k=a.k, train=a.quality_train,
+                rounds=a.quality_rounds, groups=len(qdata), steps=steps, batch_size=a.batch_size, lr=a.lr, max_length=a.max_len, seeds=a.seeds,
+                measure='nDCG@10', note=a.note)
     with tempfile.TemporaryDirectory() as d:
         train_fns = {'kdnb': lambda seed, f: kdnb_run(f, data=qdata, steps=steps, seed=seed, warmup=warmup, save=True),
                      'sentence-transformers': lambda seed, f: st_run(f, data=qdata, steps=steps, seed=seed, save=True)}
-        sets = peer_quality(train_fns, lambda f, pool: score(f/'model' if (f/'model').is_dir() else f, pool), resolve_model(a.model),
-                            eval_sets(a.quality_sets), [int(x) for x in a.seeds.split(',')], project_path(a.out)/'splade_quality', d)
-    qres = dict(device=res['device'], model=a.model, precision=a.precision, loss=res['loss'] + f", warm-up {warmup} steps", k=a.k, train=a.quality_train,
-                rounds=a.quality_rounds, groups=len(qdata), steps=steps, batch_size=a.batch_size, lr=a.lr, max_length=a.max_len, seeds=a.seeds,
-                measure='nDCG@10', note=a.note, sets=sets)
+        sets = eval_sets(a.quality_sets)
+        qres['sets'] = peer_quality(train_fns, score, resolve_model(a.model), sets, [int(x) for x in a.seeds.split(',')], project_path(a.out)/'splade_quality', Path(d),
+                                    {k: v for k, v in qres.items() if k not in ('device', 'note', 'seeds')} | {'sets': sets})
     (project_path(a.out)/'train_splade_quality.json').write_text(json.dumps(qres, indent=2) + '\n'); print(json.dumps(qres))

@@ -17,13 +17,14 @@ def bench_groups(train:str, # Training sets (kdnb.pipeline.training_groups)
     # Repeats suit speed runs only: a trainer that batches by length puts a group's copies in one batch, so a quality run takes each group once.
     return GroupData([groups[i % len(groups)] for i in range(steps * batch_size)] if repeat else groups)
 
-def peer_quality(train:dict, # Trainer name -> f(seed, folder): trains from the shared start and saves the model in `folder`
+def peer_quality(train:dict, # Trainer name -> f(seed, folder): trains from the shared start and saves the model in `folder/model`
                  score, # (model folder, Pool) -> run: the one scorer of every model
                  start, # Folder of the shared start, scored beside the trained models
                  sets:list, # Re-ranking sets (names in kdnb.pipeline.EVAL_SETS with a key pool)
                  seeds:list, # Training seeds
                  work, # Folder of the per-query scores, one CSV per (trainer, seed): a killed run resumes from them
-                 tmp # Folder for the trained models (deleted by the caller)
+                 tmp, # Folder for the trained models (deleted by the caller)
+                 settings:dict # What the scores depend on (data, steps, loss, ...): `work` holds scores of these settings only
                 ) -> dict:
     "nDCG@10 of each trainer's model and of the start on each set, mean and per seed; the first trainer against the second, paired over queries (each averaged over seeds), Holm over the sets."
     import pandas as pd
@@ -32,12 +33,17 @@ def peer_quality(train:dict, # Trainer name -> f(seed, folder): trains from the 
     from kdnb.evaluation import per_query, paired_ttest, adjust_pvalues
     from kdnb.pipeline import EVAL_SETS, eval_qrels
     if bad := [e for e in sets if 'key' not in EVAL_SETS[e]]: raise SystemExit(f"{bad[0]} has no key pool to re-rank; give re-ranking sets")
+    import json
     work, tmp = Path(work), Path(tmp); work.mkdir(parents=True, exist_ok=True)
+    rec, settings = work/'settings.json', json.loads(json.dumps(settings))
+    if rec.is_file() and json.loads(rec.read_text()) != settings:
+        raise SystemExit(f"{work} holds scores of other settings ({rec}); move it away, or rerun with those settings")
+    rec.write_text(json.dumps(settings, indent=2) + '\n')
     pools = {e: (key_pool(EVAL_SETS[e]['key']), eval_qrels(e)) for e in sets}
     def scored(name, folder=None, fit=None):
         f = work/f"{name}.csv"
         if f.is_file(): return pd.read_csv(f, dtype={'qid': str}).set_index('qid')
-        if fit: fit(folder)
+        if fit: fit(folder); folder = folder/'model'
         df = pd.concat({e: per_query(score(folder, pool), qrels, ['nDCG@10'])['nDCG@10'] for e, (pool, qrels) in pools.items()}, axis=1)
         df.rename_axis('qid').to_csv(f); print(f"{name}: " + ', '.join(f"{e} {df[e].mean():.4f}" for e in sets), flush=True); return df
     per = {'start': [scored('start', Path(start))]} | {n: [] for n in train}
