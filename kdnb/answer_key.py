@@ -20,9 +20,9 @@ from fastcore.basics import patch
 
 # %% auto #0
 __all__ = ['DEFAULT_TEACHER', 'KEYS', 'PUBLISHED_FORMAT', 'COMMANDS', 'TeacherSpec', 'as_specs', 'stable_hash', 'shard_of',
-           'sha256_lines', 'weights_sha256', 'key_dir', 'key_manifest', 'build_key', 'AnswerKey', 'load_key',
-           'ensemble', 'relevance_split', 'plot_score_distributions', 'rank_curve', 'plot_rank_curves', 'key_pool',
-           'key_qrels', 'published_dir', 'export_key', 'read_published', 'import_key', 'build_named_key',
+           'sha256_lines', 'weights_sha256', 'key_dir', 'key_manifest', 'key_worker', 'build_key', 'AnswerKey',
+           'load_key', 'ensemble', 'relevance_split', 'plot_score_distributions', 'rank_curve', 'plot_rank_curves',
+           'key_pool', 'key_qrels', 'published_dir', 'export_key', 'read_published', 'import_key', 'build_named_key',
            'export_flag_kd', 'export_trec_run', 'key_from_scores', 'import_flag_kd', 'import_trec_run', 'main']
 
 # %% ../nbs/06_answer_key.ipynb #f15b4099
@@ -166,6 +166,59 @@ def _manifest_diff(have:dict, man:dict, fields=('weights_sha256', 'max_length', 
     return out
 
 # %% ../nbs/06_answer_key.ipynb #357cd66a
+def key_worker(worker:int|None=None, # This worker's index; None reads RANK (torchrun), else 0
+               n_workers:int|None=None, # Number of workers; None reads WORLD_SIZE, else 1
+               device:str|None=None # Device for the teachers; None: cuda:LOCAL_RANK under torchrun on a GPU, else picked later
+              ) -> tuple[int, int, str|None]:
+    "This worker's index, the number of workers and its device: the arguments, else torchrun's environment."
+    worker = int(os.environ.get('RANK', 0)) if worker is None else worker
+    n_workers = int(os.environ.get('WORLD_SIZE', 1)) if n_workers is None else n_workers
+    if not 0 <= worker < n_workers: raise InputError(f"worker {worker} is not in 0..{n_workers-1}")
+    if device is None and 'LOCAL_RANK' in os.environ:
+        import torch
+        if torch.cuda.is_available(): device = f"cuda:{os.environ['LOCAL_RANK']}"
+    return worker, n_workers, device
+
+# %% ../nbs/06_answer_key.ipynb #1409eb04
+def _pending_shards(dest:Path, # The key's folder
+                    have:dict, # Its manifest on disk
+                    man:dict, # The manifest asked for
+                    worker:int, n_workers:int # This worker, of how many
+                   ) -> list[int]:
+    "The shards this worker still has to score, after removing the leftovers of a killed run; a key started in another precision is refused."
+    for t in (dest/'shards').glob('*.tmp'):
+        if t.name.endswith(f".{os.getpid()}.tmp") or worker == 0: t.unlink(missing_ok=True)   # worker 0 clears every worker's leftovers
+    mine = [i for i in range(man['n_shards']) if i % n_workers == worker and not _shard_path(dest, i).is_file()]
+    if mine and (diff := _manifest_diff(have, man, ('precision',))):   # a key is finished in the precision it was started in; a finished one loads in any
+        raise InputError(f"the existing key differs: {'; '.join(diff)}. Finish it in its own precision, or use a new folder", path=dest/'manifest.json')
+    return mine
+
+# %% ../nbs/06_answer_key.ipynb #4702adad
+def _score_shards(dest:Path, # The key's folder
+                  mine:list[int], # The shards to score
+                  n_shards:int, # The key's shards (pairs are hashed into them)
+                  pairs:list[tuple[str,str]], # All the key's pairs
+                  queries:Mapping[str,str], text:Callable, # Query texts by qid; docid -> passage text
+                  specs:list, # The teachers (`TeacherSpec`s)
+                  device:str|None, # Device for the teachers
+                  desc:str, # The progress bar's label
+                  progress:bool=True # Show a progress bar
+                 ):
+    "Score the pairs of the shards `mine` with every teacher, writing each shard as it is done."
+    shard, by_shard = shard_of(pairs, n_shards), {i: [] for i in mine}
+    for j, s in enumerate(shard.tolist()):
+        if s in by_shard: by_shard[s].append(j)
+    from kdnb.teacher import CrossEncoder
+    models = [CrossEncoder(t.model, max_length=t.max_length, precision=t.precision, device=device) for t in specs]
+    with tqdm(total=sum(map(len, by_shard.values())), desc=desc, unit='pair', disable=not progress) as bar:
+        for i in mine:
+            idx = by_shard[i]
+            qs, ds = [pairs[j][0] for j in idx], [pairs[j][1] for j in idx]
+            _write_shard(_shard_path(dest, i), qs, ds, {t.column: m.predict([queries[q] for q in qs], [text(d) for d in ds], progress=False)
+                                                         for t, m in zip(specs, models)})
+            bar.update(len(idx))
+
+# %% ../nbs/06_answer_key.ipynb #e7d8f366
 def build_key(dest:str|Path, # The key's folder (created); a name without '/' goes under `<cache>/keys/`
               pairs:Sequence[tuple[str,str]], # (qid, docid) pairs to score
               queries:Mapping[str,str], # Query texts by qid
@@ -179,40 +232,16 @@ def build_key(dest:str|Path, # The key's folder (created); a name without '/' go
               description:str='' # A note kept in the manifest
              ) -> Path:
     "Score `pairs` with `teachers` into a sharded, resumable answer key at `dest`; returns its folder."
-    dest = key_dir(dest)
-    worker = int(os.environ.get('RANK', 0)) if worker is None else worker
-    n_workers = int(os.environ.get('WORLD_SIZE', 1)) if n_workers is None else n_workers
-    if not 0 <= worker < n_workers: raise InputError(f"worker {worker} is not in 0..{n_workers-1}")
-    if device is None and 'LOCAL_RANK' in os.environ:
-        import torch
-        if torch.cuda.is_available(): device = f"cuda:{os.environ['LOCAL_RANK']}"
+    dest, (worker, n_workers, device) = key_dir(dest), key_worker(worker, n_workers, device)
     pairs = [(str(q), str(d)) for q, d in pairs]
     man = key_manifest(pairs, queries, passages, teachers, shard_size, device, description)
-    specs, text, n_shards = as_specs(teachers), _text_fn(passages), man['n_shards']
     (dest/'shards').mkdir(parents=True, exist_ok=True)
     have = _write_manifest(dest, man)
     if diff := _manifest_diff(have, man, ('weights_sha256', 'max_length')):
         raise InputError(f"the existing key differs: {'; '.join(diff)}. Use a new folder, or delete this one to rebuild", path=dest/'manifest.json')
-    for t in (dest/'shards').glob('*.tmp'):
-        if t.name.endswith(f".{os.getpid()}.tmp") or worker == 0: t.unlink(missing_ok=True)  # leftovers of a killed run
-    mine = [i for i in range(n_shards) if i % n_workers == worker and not _shard_path(dest, i).is_file()]
-    if not mine: return dest  # finished: no model is loaded, whatever precision is asked
-    if diff := _manifest_diff(have, man, ('precision',)):   # a key is finished in the precision it was started in
-        raise InputError(f"the existing key differs: {'; '.join(diff)}. Finish it in its own precision, or use a new folder", path=dest/'manifest.json')
-    shard = shard_of(pairs, n_shards)
-    by_shard = {i: [] for i in mine}
-    for j, s in enumerate(shard.tolist()):
-        if s in by_shard: by_shard[s].append(j)
-    from kdnb.teacher import CrossEncoder
-    models = [CrossEncoder(t.model, max_length=t.max_length, precision=t.precision, device=device) for t in specs]
-    todo = sum(len(v) for v in by_shard.values())
-    with tqdm(total=todo, desc=f"answer key {dest.name} [worker {worker}/{n_workers}]", unit='pair', disable=not progress) as bar:
-        for i in mine:
-            idx = by_shard[i]
-            qs, ds = [pairs[j][0] for j in idx], [pairs[j][1] for j in idx]
-            qt, dt = [queries[q] for q in qs], [text(d) for d in ds]
-            _write_shard(_shard_path(dest, i), qs, ds, {t.column: m.predict(qt, dt, progress=False) for t, m in zip(specs, models)})
-            bar.update(len(idx))
+    if mine := _pending_shards(dest, have, man, worker, n_workers):   # none: finished, and no model is loaded
+        _score_shards(dest, mine, man['n_shards'], pairs, queries, _text_fn(passages), as_specs(teachers), device,
+                      f"answer key {dest.name} [worker {worker}/{n_workers}]", progress)
     return dest
 
 # %% ../nbs/06_answer_key.ipynb #6ea518ba
@@ -323,6 +352,7 @@ def relevance_split(key:AnswerKey, # A loaded key
     df['label'] = ['unjudged' if x is None else 'relevant' if x >= min_grade else 'judged non-relevant' for x in g]
     return df
 
+# %% ../nbs/06_answer_key.ipynb #bd084c67
 def plot_score_distributions(keys:dict, # name -> (AnswerKey, qrels or None, min_grade)
                              path:str|Path|None=None # Save the figure here
                             ):
@@ -339,14 +369,19 @@ def plot_score_distributions(keys:dict, # name -> (AnswerKey, qrels or None, min
     if path: fig.savefig(path, dpi=120)
     return fig
 
-def rank_curve(key:AnswerKey, depth:int=100) -> pd.DataFrame:
+# %% ../nbs/06_answer_key.ipynb #02a78854
+def rank_curve(key:AnswerKey, # A loaded key
+               depth:int=100 # Ranks to keep
+              ) -> pd.DataFrame:
     "Quartiles over queries of the teacher score of the rank-k candidate, k = 1..depth."
     df = key.scores()[['qid', 'score']].copy()
     df['rank'] = df.groupby('qid')['score'].rank(ascending=False, method='first').astype(int)
     return df[df['rank'] <= depth].groupby('rank')['score'].quantile([0.25, 0.5, 0.75]).unstack()
 
 def plot_rank_curves(keys:dict, # name -> AnswerKey
-                     depth:int=100, path:str|Path|None=None):
+                     depth:int=100, # Ranks to draw
+                     path:str|Path|None=None # Save the figure here
+                    ):
     "Median (and interquartile band) teacher score of the rank-k candidate against k, per key."
     from matplotlib.figure import Figure
     fig = Figure(figsize=(5, 3.2)); ax = fig.subplots()
@@ -565,6 +600,7 @@ def export_flag_kd(key:AnswerKey|str|Path, # A key, its folder, or its name unde
     os.replace(tmp, path)
     return path
 
+# %% ../nbs/06_answer_key.ipynb #2c1e34b0
 def export_trec_run(key:AnswerKey|str|Path, # A key, its folder, or its name under `<cache>/keys/`
                     path:str|Path, # The run file to write
                     tag:str|None=None # The run's name; default the key's (first) teacher column
@@ -575,7 +611,7 @@ def export_trec_run(key:AnswerKey|str|Path, # A key, its folder, or its name und
     write_trec_run(k.run(), path, tag=(tag or k.columns[0]).replace(' ', '_'))
     return Path(path)
 
-# %% ../nbs/06_answer_key.ipynb #1d5aad77
+# %% ../nbs/06_answer_key.ipynb #7659a43d
 def key_from_scores(dest:str|Path, # The key folder to create (it must not exist); a name goes under `<cache>/keys/`
                     scores:pd.DataFrame, # One row per pair: `qid`, `docid`, `score`
                     teacher:str, # The name the scores go under (the file does not say which model made them)
@@ -602,7 +638,9 @@ def key_from_scores(dest:str|Path, # The key folder to create (it must not exist
                kdnb_version=kdnb.__version__, created=_now(), source=source or {})
     return _write_key(key_dir(dest), df, man)
 
+# %% ../nbs/06_answer_key.ipynb #299fdd9d
 def _source(path, fmt):
+    "Where imported scores came from: the file, its format and its sha256."
     from kdnb.zoo import sha256_file
     return dict(file=str(Path(path).resolve()), format=fmt, sha256=sha256_file(path))
 

@@ -12,8 +12,9 @@ from typing import Iterable
 import bm25s
 import Stemmer
 from bm25s.tokenization import Tokenizer, Tokenized
+from fastcore.basics import patch
 from tqdm.auto import tqdm
-from .core import InputError, cache_dir, publish_dir, file_fingerprint
+from .core import InputError, cache_dir, check_k, publish_dir, file_fingerprint
 from .data import Corpus, Collection, Pool, Run, load_beir, collection_path
 
 # %% auto #0
@@ -80,49 +81,50 @@ class BM25Index:
         s = self.settings
         return f"BM25Index({len(self)} passages, {len(self.retriever.vocab_dict)} stems, k1={s['k1']}, b={s['b']})"
 
-    @classmethod
-    def build(cls, corpus:Corpus|Iterable[dict], # Records with '_id', 'text' and maybe 'title', streamed once
-              k1:float=0.9, b:float=0.4, # BM25 parameters
-              stopwords:str|list|None='en', stemmer:str|None='english', title:bool=True, # See `bm25_settings`
-              show_progress:bool=True # Show progress bars
-             ) -> BM25Index:
-        "Index a corpus with BM25 (Lucene variant), streaming its records."
-        s = bm25_settings(k1, b, stopwords, stemmer, title)
-        tok = make_tokenizer(s)
-        docids, toks = _tokenize_corpus(corpus, tok, title, show_progress)
-        ret = bm25s.BM25(k1=s['k1'], b=s['b'], method=s['method'])
-        ret.index(Tokenized(ids=toks, vocab=tok.get_vocab_dict()), show_progress=show_progress)
-        return cls(ret, tok, docids, s)
+# %% ../nbs/05_candidates.ipynb #f045a46c
+@patch(cls_method=True)
+def build(cls:BM25Index, corpus:Corpus|Iterable[dict], # Records with '_id', 'text' and maybe 'title', streamed once
+          k1:float=0.9, b:float=0.4, # BM25 parameters
+          stopwords:str|list|None='en', stemmer:str|None='english', title:bool=True, # See `bm25_settings`
+          show_progress:bool=True # Show progress bars
+         ) -> BM25Index:
+    "Index a corpus with BM25 (Lucene variant), streaming its records."
+    s = bm25_settings(k1, b, stopwords, stemmer, title)
+    tok = make_tokenizer(s)
+    docids, toks = _tokenize_corpus(corpus, tok, title, show_progress)
+    ret = bm25s.BM25(k1=s['k1'], b=s['b'], method=s['method'])
+    ret.index(Tokenized(ids=toks, vocab=tok.get_vocab_dict()), show_progress=show_progress)
+    return cls(ret, tok, docids, s)
 
-    def search(self, queries:dict[str,str], # `{qid: text}`
-               k:int=100, # Candidates per query (at most)
-               n_threads:int=0, # bm25s threads: 0 runs in this thread, -1 uses every core
-               show_progress:bool=True # Show bm25s's progress bar
-              ) -> Run:
-        "The top-`k` passages of each query by BM25 score, as a run `{qid: {docid: score}}` in rank order."
-        _check_k(k)
-        for q, t in queries.items():
-            if not isinstance(t, str) or not t.strip(): raise InputError("empty query text", id=str(q))
-        qids, empty = [str(q) for q in queries], self.tokenizer.get_vocab_dict().get('')
-        qtoks = self.tokenizer.tokenize(list(queries.values()), update_vocab=False, return_as='ids', show_progress=False)
-        qtoks = [[t for t in ts if t != empty] for ts in qtoks]
-        run, keep = {q: {} for q in qids}, [i for i, ts in enumerate(qtoks) if ts]
-        if len(keep) < len(qids):
-            miss = [q for q, ts in zip(qids, qtoks) if not ts]
-            warnings.warn(f"{len(miss)} queries have no indexed term and get no candidates, e.g. qid {miss[0]!r}", stacklevel=2)
-        if keep:
-            docs, scores = self.retriever.retrieve([qtoks[i] for i in keep], k=min(k, len(self)), n_threads=n_threads,
-                                                   show_progress=show_progress)
-            for row, i in enumerate(keep):
-                run[qids[i]] = {self.docids[d]: float(x) for d, x in zip(docs[row], scores[row]) if x > 0}
-        return run
-
-def _check_k(k):
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1: raise InputError(f"k must be a positive integer, got {k!r}")
+# %% ../nbs/05_candidates.ipynb #bdce872d
+@patch
+def search(self:BM25Index, queries:dict[str,str], # `{qid: text}`
+           k:int=100, # Candidates per query (at most)
+           n_threads:int=0, # bm25s threads: 0 runs in this thread, -1 uses every core
+           show_progress:bool=True # Show bm25s's progress bar
+          ) -> Run:
+    "The top-`k` passages of each query by BM25 score, as a run `{qid: {docid: score}}` in rank order."
+    check_k(k)
+    for q, t in queries.items():
+        if not isinstance(t, str) or not t.strip(): raise InputError("empty query text", id=str(q))
+    qids, empty = [str(q) for q in queries], self.tokenizer.get_vocab_dict().get('')
+    qtoks = self.tokenizer.tokenize(list(queries.values()), update_vocab=False, return_as='ids', show_progress=False)
+    qtoks = [[t for t in ts if t != empty] for ts in qtoks]
+    run, keep = {q: {} for q in qids}, [i for i, ts in enumerate(qtoks) if ts]
+    if len(keep) < len(qids):
+        miss = [q for q, ts in zip(qids, qtoks) if not ts]
+        warnings.warn(f"{len(miss)} queries have no indexed term and get no candidates, e.g. qid {miss[0]!r}", stacklevel=2)
+    if keep:
+        docs, scores = self.retriever.retrieve([qtoks[i] for i in keep], k=min(k, len(self)), n_threads=n_threads,
+                                               show_progress=show_progress)
+        for row, i in enumerate(keep):
+            run[qids[i]] = {self.docids[d]: float(x) for d, x in zip(docs[row], scores[row]) if x > 0}
+    return run
 
 # %% ../nbs/05_candidates.ipynb #2b60bdc9
-def _save(self, path:str|Path # Folder to write (created if needed)
-         ) -> Path:
+@patch
+def save(self:BM25Index, path:str|Path # Folder to write (created if needed)
+        ) -> Path:
     "Write the index to a folder: bm25s arrays and vocabulary, tokenizer vocabulary, passage ids, settings."
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
     self.retriever.save(path, show_progress=False)
@@ -136,16 +138,15 @@ def _read_meta(path:Path) -> dict:
     if not f.is_file(): raise InputError("not a kdnb BM25 index folder (no kdnb-bm25.json)", path=path)
     return json.loads(f.read_text())
 
-def _load(cls, path:str|Path, # A folder written by `BM25Index.save`
-          mmap:bool=False # Memory-map the score arrays instead of reading them
-         ) -> BM25Index:
+@patch(cls_method=True)
+def load(cls:BM25Index, path:str|Path, # A folder written by `BM25Index.save`
+         mmap:bool=False # Memory-map the score arrays instead of reading them
+        ) -> BM25Index:
     "Read an index written by `save`."
     meta = _read_meta(path); s = meta.pop('settings'); meta.pop('n_passages', None)
     tok = make_tokenizer(s); tok.load_vocab(path); tok.load_stopwords(path)
     ret = bm25s.BM25.load(path, mmap=mmap, show_progress=False)
     return cls(ret, tok, json.loads((Path(path)/'docids.json').read_text()), s, meta)
-
-BM25Index.save, BM25Index.load = _save, classmethod(_load)
 
 # %% ../nbs/05_candidates.ipynb #fbcbc208
 def bm25_cache_path(name:str, # The collection name
@@ -185,7 +186,7 @@ def bm25_pool(collection:Collection|str, # A loaded collection, or a name for `l
               **settings # `bm25_settings` arguments: k1, b, stopwords, stemmer, title
              ) -> Pool:
     "A re-ranking pool: the top-`k` BM25 passages, with texts, for each query of the collection's split."
-    _check_k(k)
+    check_k(k)
     if isinstance(collection, str): collection = load_beir(collection, split=split)
     idx = bm25_index(collection, show_progress=show_progress, **settings)
     run = idx.search(collection.queries, k=k, n_threads=n_threads, show_progress=show_progress)

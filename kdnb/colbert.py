@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from fastcore.basics import patch
 from tqdm.auto import tqdm
-from .core import InputError, get_device, get_dtype
+from .core import InputError, check_k, get_device, get_dtype
 from .data import Pool, Run
 from .students import Student, STUDENT_JSON, check_texts, flatten_groups, _read_json, _encoded, save_student, load_saved, load_encoder
 from .teacher import padded_parts, part_rule, _pad
@@ -51,6 +51,7 @@ def _colbert_saved(path:Path) -> dict:
     names = {'query_length': 'query_max_len', 'document_length': 'passage_max_len', 'query_prefix': 'query_prefix', 'document_prefix': 'passage_prefix'}
     return {names[k]: v for k, v in c.items() if k in names and v is not None}
 
+# %% ../nbs/14_colbert.ipynb #4a608673
 class ColBERT(Student):
     "A ColBERT student: an encoder and a linear projection give one normalised vector per token; queries and passages meet by MaxSim."
     kind, inbatch = 'colbert', True
@@ -114,7 +115,7 @@ def _projection(self:ColBERT, path:Path, dim:int|None, seed:int) -> nn.Linear:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed); return nn.Linear(self.encoder.config.hidden_size, dim or 96, bias=False)
 
-# %% ../nbs/14_colbert.ipynb #f8116d0f
+# %% ../nbs/14_colbert.ipynb #881c48f1
 @patch
 def _check_queries(self:ColBERT, texts):
     "Refuse a query longer than the augmentation length (unless `truncate_queries`), naming it."
@@ -137,16 +138,17 @@ def _expand(self:ColBERT, f:dict) -> dict:
     return out
 
 @patch
-def _passage_mask(self:ColBERT, f:dict) -> Tensor:
-    "1 for the passage tokens MaxSim counts: attended and not punctuation."
-    return f['attention_mask'].bool() & ~torch.isin(f['input_ids'], self.skip_ids.to(f['input_ids'].device))
-
-@patch
 def tokenize_queries(self:ColBERT, texts:Sequence[str]) -> dict[str, Tensor]:
     "Marked queries padded with [MASK] to `query_max_len`."
     f = self.tokenizer([self.query_prefix + ' ' + t for t in self._check_queries(texts)], padding=True, truncation=True,
                        max_length=self.query_max_len, return_tensors='pt')
     return self._expand(dict(f))
+
+# %% ../nbs/14_colbert.ipynb #ac7f0a3b
+@patch
+def _passage_mask(self:ColBERT, f:dict) -> Tensor:
+    "1 for the passage tokens MaxSim counts: attended and not punctuation."
+    return f['attention_mask'].bool() & ~torch.isin(f['input_ids'], self.skip_ids.to(f['input_ids'].device))
 
 @patch
 def _passage_ids(self:ColBERT, texts:Sequence[str]) -> dict:
@@ -341,7 +343,7 @@ def search(self:TokenIndex, queries, # `{qid: text}` (with `encoder`), or (N, m,
            progress:bool=False # Show the encoder's progress
           ) -> Run:
     "The top-`k` passages of each query by exact MaxSim, as a run `{qid: {docid: score}}`, best first."
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1: raise InputError(f"k must be a positive integer, got {k!r}")
+    check_k(k)
     qids, Q = _colbert_queries(queries, encoder, qids, progress)
     if Q.shape[-1] != self.dim: raise InputError(f"query vectors have {Q.shape[-1]} dimensions, the index {self.dim}")
     S = torch.empty(len(Q), len(self))
@@ -400,7 +402,7 @@ class PlaidIndex:
               ) -> Run:
         "The approximate top-`k` passages of each query, as a run, best first."
         from kdnb.splade import _quiet_stdout
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1: raise InputError(f"k must be a positive integer, got {k!r}")
+        check_k(k)
         qids, Q = _colbert_queries(queries, encoder, qids, progress)
         if Q.shape[-1] != self.dim: raise InputError(f"query vectors have {Q.shape[-1]} dimensions, the index {self.dim}")
         with _quiet_stdout(): res = self.index(Q.numpy(), k=min(k, len(self)))

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #0ef18352
 from __future__ import annotations
-import os, random, shutil
+import numbers, os, random, shutil
 from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import Callable
@@ -12,9 +12,9 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['InputError', 'cache_dir', 'data_dir', 'models_dir', 'hub_offline', 'project_root', 'project_path', 'publish_dir',
-           'file_fingerprint', 'publish_new', 'cpu_bf16_native', 'cpu_amx', 'get_device', 'get_dtype', 'precision_name',
-           'seed_everything', 'release_memory', 'Settings', 'settings']
+__all__ = ['InputError', 'check_k', 'cache_dir', 'data_dir', 'models_dir', 'hub_offline', 'project_root', 'project_path',
+           'publish_dir', 'file_fingerprint', 'publish_new', 'cpu_bf16_native', 'cpu_amx', 'get_device', 'get_dtype',
+           'precision_name', 'seed_everything', 'release_memory', 'Settings', 'settings']
 
 # %% ../nbs/00_core.ipynb #b136fdf4
 class InputError(ValueError):
@@ -27,6 +27,15 @@ class InputError(ValueError):
         self.msg,self.path,self.line,self.id = msg,path,line,id
         where = '' if path is None else f"{path}:{line}: " if line is not None else f"{path}: "
         super().__init__(where + msg + ('' if id is None else f" (id {id!r})"))
+
+# %% ../nbs/00_core.ipynb #4587074b
+def check_k(k, # The count to check
+            what:str='k', # Its name in the message
+            id:str|None=None # The query or model it concerns, if any
+           ) -> int:
+    "`k` as an int when it is a positive integer (not a bool); else an `InputError` naming it."
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1: raise InputError(f"{what} must be a positive integer, got {k!r}", id=id)
+    return int(k)
 
 # %% ../nbs/00_core.ipynb #2034368b
 def _env_path(var, default):
@@ -96,10 +105,7 @@ def publish_new(dest:str|Path, # Where the folder belongs; an existing one is re
     except BaseException: shutil.rmtree(tmp, ignore_errors=True); raise
     publish_dir(tmp, dest); return dest
 
-# %% ../nbs/00_core.ipynb #e8c6eef4
-_DTYPES = {'fp32':torch.float32, 'float32':torch.float32, 'bf16':torch.bfloat16, 'bfloat16':torch.bfloat16,
-           'fp16':torch.float16, 'float16':torch.float16}
-
+# %% ../nbs/00_core.ipynb #424232b8
 def cpu_bf16_native() -> bool:
     "True when torch reports native bf16 matrix units on this CPU (AVX512-BF16 or AMX) and oneDNN to use them."
     cpu = torch.cpu
@@ -111,6 +117,7 @@ def cpu_amx() -> bool:
     try: return bool(torch.cpu._is_amx_tile_supported())
     except AttributeError: return False
 
+# %% ../nbs/00_core.ipynb #3e5dd623
 def get_device(device:str|torch.device|None=None # 'cuda', 'cuda:1', 'mps', 'cpu'; None reads `KDNB_DEVICE`, then picks
               ) -> torch.device:
     "The device to run on: the argument, else `KDNB_DEVICE`, else cuda, then mps, then cpu."
@@ -119,6 +126,10 @@ def get_device(device:str|torch.device|None=None # 'cuda', 'cuda:1', 'mps', 'cpu
     if torch.cuda.is_available(): return torch.device('cuda')
     if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available(): return torch.device('mps')
     return torch.device('cpu')
+
+# %% ../nbs/00_core.ipynb #64e0e4f0
+_DTYPES = {'fp32':torch.float32, 'float32':torch.float32, 'bf16':torch.bfloat16, 'bfloat16':torch.bfloat16,
+           'fp16':torch.float16, 'float16':torch.float16}
 
 def get_dtype(precision:str|None=None, # 'auto', 'fp32', 'bf16' or 'fp16'; None reads `KDNB_PRECISION`
               device:str|torch.device|None=None # The device the precision is for
@@ -136,6 +147,7 @@ def precision_name(dtype:torch.dtype) -> str:
     "The short name kdnb records for a dtype: 'fp32', 'bf16' or 'fp16'."
     return {torch.float32:'fp32', torch.bfloat16:'bf16', torch.float16:'fp16'}[dtype]
 
+# %% ../nbs/00_core.ipynb #54e27cb7
 def seed_everything(seed:int|None=None # None reads `KDNB_SEED` (default 42)
                    ) -> int:
     "Seed Python, NumPy and torch (all devices); returns the seed used."

@@ -13,9 +13,9 @@ from .core import InputError, data_dir, cache_dir, hub_offline
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['Run', 'Qrels', 'ALIASES', 'LAYOUT', 'POOL_ALIASES', 'Corpus', 'load_queries', 'load_qrels', 'read_trec_run', 'ranked',
-           'write_trec_run', 'write_qrels', 'Collection', 'collection_path', 'load_beir', 'Pool', 'pool_path',
-           'load_pool', 'dl_qrels']
+__all__ = ['Run', 'Qrels', 'ALIASES', 'LAYOUT', 'POOL_ALIASES', 'Corpus', 'load_queries', 'load_qrels', 'ranked',
+           'write_trec_run', 'read_trec_run', 'write_qrels', 'Collection', 'collection_path', 'load_beir', 'Pool',
+           'pool_path', 'load_pool', 'dl_qrels']
 
 # %% ../nbs/01_data.ipynb #d4c3f674
 class Corpus:
@@ -137,9 +137,30 @@ def load_qrels(path:str|Path # BEIR `qrels/<split>.tsv` (with header) or TREC qr
             q[did] = grade
     return out
 
-# %% ../nbs/01_data.ipynb #d6bad311
+# %% ../nbs/01_data.ipynb #412549ee
 Run = dict[str, dict[str, float]]
 Qrels = dict[str, dict[str, int]]
+
+def ranked(run:Run, # `{qid: {docid: score}}`
+           qid:str, # The query
+           k:int|None=None # Keep the top `k`; None: all
+          ) -> list[tuple[str,float]]:
+    "The `(docid, score)` pairs of one query, best first (ties by docid), cut at `k`."
+    items = sorted(run[qid].items(), key=lambda x: (-x[1], x[0]))
+    return items if k is None else items[:k]
+
+# %% ../nbs/01_data.ipynb #d5a341c3
+def write_trec_run(run:Run, # `{qid: {docid: score}}`
+                   path:str|Path, # Where to write
+                   tag:str='kdnb', # The run's name, in the last column
+                   k:int|None=None): # Keep the top `k` per query
+    "Write a run in TREC format, atomically."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + '.tmp')
+    with open(tmp, 'w', encoding='utf-8') as f:
+        for qid in sorted(run):
+            for r, (did, s) in enumerate(ranked(run, qid, k), 1): f.write(f"{qid} Q0 {did} {r} {s:.6f} {tag}\n")
+    os.replace(tmp, path)
 
 def read_trec_run(path:str|Path # A TREC run file
                  ) -> Run:
@@ -159,24 +180,11 @@ def read_trec_run(path:str|Path # A TREC run file
             q[did] = score
     return out
 
-def ranked(run:Run, qid:str, k:int|None=None) -> list[tuple[str,float]]:
-    "The `(docid, score)` pairs of one query, best first (ties by docid), cut at `k`."
-    items = sorted(run[qid].items(), key=lambda x: (-x[1], x[0]))
-    return items if k is None else items[:k]
-
-def write_trec_run(run:Run, # `{qid: {docid: score}}`
-                   path:str|Path, # Where to write
-                   tag:str='kdnb', # The run's name, in the last column
-                   k:int|None=None): # Keep the top `k` per query
-    "Write a run in TREC format, atomically."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + '.tmp')
-    with open(tmp, 'w', encoding='utf-8') as f:
-        for qid in sorted(run):
-            for r, (did, s) in enumerate(ranked(run, qid, k), 1): f.write(f"{qid} Q0 {did} {r} {s:.6f} {tag}\n")
-    os.replace(tmp, path)
-
-def write_qrels(qrels:Qrels, path:str|Path, beir:bool=True):
+# %% ../nbs/01_data.ipynb #385f8cbd
+def write_qrels(qrels:Qrels, # `{qid: {docid: grade}}`
+                path:str|Path, # Where to write
+                beir:bool=True # A BEIR TSV with its header; False: the TREC format `qid 0 docid grade`
+               ):
     "Write qrels as a BEIR TSV (with header) or in TREC format."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, 'w', encoding='utf-8') as f:

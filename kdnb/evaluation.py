@@ -103,6 +103,7 @@ def _to_qrels(qrels) -> dict[str, dict[str, int]]:
     if not out: raise InputError("the qrels are empty: there is nothing to evaluate against")
     return out
 
+# %% ../nbs/03_evaluation.ipynb #f1ff7f9c
 def _trec_order(run:dict) -> dict:
     "The run with tied scores replaced by a strict ranking in trec_eval's order (score, then doc id, descending)."
     out = {}
@@ -114,7 +115,11 @@ def _trec_order(run:dict) -> dict:
     return out
 
 # %% ../nbs/03_evaluation.ipynb #4f6b632b
-def _calc(run, qrels, measures, break_ties=True) -> pd.DataFrame:
+def _calc(run, qrels, # As `per_query` takes them
+          measures, # Measure names or objects, or a set name
+          break_ties=True # Rank tied scores as trec_eval does
+         ) -> pd.DataFrame:
+    "Per-query scores of every judged query, after the checks: shared query ids, grades the measures can see, judged queries missing from the run."
     ms = parse_measures(measures)
     run, qrels = _to_run(run), _to_qrels(qrels)
     if not set(run) & set(qrels):
@@ -373,6 +378,7 @@ def plot_per_query_diff(a, # Per-query scores of system a (frame from `per_query
                  f'{(d < 0).sum()} worse, {(d == 0).sum()} equal', fontsize=10)
     return _save(fig, path)
 
+# %% ../nbs/03_evaluation.ipynb #54b0ce7b
 def plot_ci(systems:dict, # System name -> per-query scores (frame from `per_query`, Series or array)
             measure:str|None=None, # The column to plot when the scores are per-query frames
             level:float=0.95, # Coverage of the intervals

@@ -61,7 +61,10 @@ def load_growing(folder:str|Path # A growing key's folder
     return pd.concat(parts, ignore_index=True)
 
 # %% ../nbs/20_online.ipynb #b82fc32e
-def _round_pairs(d:Path, pairs, have:set) -> list[tuple[str, str]]:
+def _round_pairs(d:Path, # The round's folder
+                 pairs, # The (qid, docid) pairs the caller proposes
+                 have:set # The pairs already in the key
+                ) -> list[tuple[str, str]]:
     "The round's pairs: read back when it began before, else checked (none in the key, none twice) and written first."
     f = d/'pairs.tsv'
     if f.is_file(): return [tuple(l.split('\t')) for l in f.read_text().splitlines() if l]
@@ -74,6 +77,7 @@ def _round_pairs(d:Path, pairs, have:set) -> list[tuple[str, str]]:
     tmp.write_text(''.join(f"{q}\t{p}\n" for q, p in pairs)); tmp.replace(f)
     return pairs
 
+# %% ../nbs/20_online.ipynb #92b2a4d9
 def grow_key(folder:str|Path, # The growing key's folder (created)
              pairs:Sequence[tuple[str, str]], # The round's (qid, docid) pairs, none already in the key
              queries:Mapping[str, str], # Query texts by qid

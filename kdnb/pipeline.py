@@ -18,11 +18,12 @@ from .multitask import add_mlm
 __all__ = ['EVAL_SETS', 'ZOO_STUDENT', 'SEARCH', 'POSITIVES', 'TEACHER', 'GUARD', 'PER_QUERY', 'PROTOCOL', 'named_key',
            'training_sets', 'mix_weights', 'eval_sets', 'eval_queries', 'eval_qrels', 'check_disjoint',
            'shared_with_tests', 'dev_split', 'student_kind', 'student_class', 'make_student', 'can_index',
-           'student_index', 'student_rerank', 'DevSet', 'dev_sets', 'DevEval', 'training_groups', 'cached_rerank',
-           'eval_matrix', 'interpolate', 'parse_alphas', 'guard_sets', 'choose_alpha', 'interpolation_table',
-           'DistillConfig', 'check_student', 'dev_curve', 'taught_vectors', 'staged', 'train_config', 'prepare',
-           'train_student', 'train_run', 'interpolated', 'distill', 'write_results', 'plot_gains', 'write_report',
-           'seed_table', 'seed_tests', 'distill_seeds', 'gain_table', 'gain_markdown', 'trial_settings', 'trials_table']
+           'student_index', 'student_rerank', 'DevSet', 'dev_sets', 'DevEval', 'mix_plan', 'training_groups',
+           'cached_rerank', 'eval_matrix', 'interpolate', 'parse_alphas', 'guard_sets', 'choose_alpha',
+           'interpolation_table', 'DistillConfig', 'check_student', 'dev_curve', 'taught_vectors', 'staged',
+           'train_config', 'prepare', 'train_student', 'train_run', 'interpolated', 'distill', 'write_results',
+           'plot_gains', 'write_report', 'seed_table', 'seed_tests', 'distill_seeds', 'gain_table', 'gain_markdown',
+           'trial_settings', 'trials_table']
 
 # %% ../nbs/12_pipeline.ipynb #3eeeb8d3
 def named_key(name:str # A key of `KEYS`
@@ -233,6 +234,27 @@ class DevEval:
         r = {d.name: d.evaluate(student) for d in self.sets}
         return {self.metric: float(pd.concat(list(r.values())).mean()), **{f"nDCG@10 {n}": float(v.mean()) for n, v in r.items()}}
 
+# %% ../nbs/12_pipeline.ipynb #254c77b2
+def mix_plan(queries:dict[str, int], # Training queries of each set (held-out ones removed)
+             rounds:int, # Groups per query; with weights, the total before mixing
+             weights:dict[str, float]|None # Mixing weights by set (`mix_weights`); None: each set as it comes
+            ) -> dict[str, tuple[int|None, int]]:
+    "Per set: the groups it should give (None: all it draws) and the rounds to draw so that it has them."
+    total = rounds * sum(queries.values())
+    want = {n: None if weights is None else round(weights[n] * total) for n in queries}
+    return {n: (want[n], rounds if want[n] is None else max(1, math.ceil(want[n] / max(q, 1)))) for n, q in queries.items()}
+
+# %% ../nbs/12_pipeline.ipynb #b8f607c8
+def _held_in(name:str, # A training key
+             exclude:set, # Query ids held out (dev)
+             teacher:str='', # Whose scores the groups carry (see `training_groups`)
+             scale:float=20.0 # A bi-encoder teacher's scale
+            ) -> tuple:
+    "A training key's scores without the held-out queries and those shared with a test set: (scores, pool, the teacher's key, the shared ids)."
+    key, pool, dups = named_key(name), key_pool(name), shared_with_tests(name)
+    sc = key.scores()
+    return sc[~sc.qid.isin(exclude | dups)], pool, teacher_key(name, teacher, scale, progress=False) if teacher else key, dups
+
 # %% ../nbs/12_pipeline.ipynb #ed02e11c
 POSITIVES = ('qrels', 'teacher')
 
@@ -254,26 +276,19 @@ def training_groups(train:str|Sequence[str], # Training set names (keys)
     sets = training_sets(train); w = mix_weights(sets, weights)
     if positives not in POSITIVES: raise InputError(f"positives must be one of {POSITIVES}, got {positives!r}")
     if rounds < 1: raise InputError(f"rounds must be at least 1, got {rounds}")   # before any key is read (with weights, rounds=0 would draw nothing to mix)
-    exclude = set(exclude or ())
-    keys, texts, qn, dups = {}, {}, {}, {}
-    for n in sets:
-        key, pool = named_key(n), key_pool(n); texts.update(pool.passages)
-        dups[n] = shared_with_tests(n)
-        sc = key.scores(); keys[n] = (sc[~sc.qid.isin(exclude | dups[n])], pool, teacher_key(n, teacher, scale, progress=False) if teacher else key)
-        qn[n] = keys[n][0].qid.nunique()
-    total = rounds * sum(qn.values())
+    keys, texts = {}, {}
+    for n in sets: keys[n] = _held_in(n, set(exclude or ()), teacher, scale); texts.update(keys[n][1].passages)
+    plan = mix_plan({n: keys[n][0].qid.nunique() for n in sets}, rounds, w)
     parts, info = [], {}
     for i, n in enumerate(sets):
-        sc, pool, tk = keys[n]
+        (sc, pool, tk, dups), (want, r_n) = keys[n], plan[n]
+        if want == 0: continue
         qrels, mg = key_qrels(n) if positives == 'qrels' else (None, 1)
-        want = None if w is None else round(w[n] * total)
-        r_n = rounds if want is None else max(1, math.ceil(want / max(qn[n], 1)))
         rs, ds, skipped = draw_rounds(sc, pool.queries, qrels, r_n, seed, part=i, sampler=sampler, k=k, min_grade=mg)
         if want is not None and want < len(ds): ds = ds.select(sorted(np.random.default_rng([seed, i]).choice(len(ds), want, replace=False)))
-        if want == 0: continue
         if teacher: ds = rescore_groups(ds, tk)   # every teacher trains on the same groups: only the scores differ
         parts.append(ds)
-        info[n] = dict(queries=len(set(ds['qid'])), groups=len(ds), teacher=tk.columns[0], weight=None if w is None else round(w[n], 4), shared_with_tests=sorted(dups[n]),
+        info[n] = dict(queries=len(set(ds['qid'])), groups=len(ds), teacher=tk.columns[0], weight=None if w is None else round(w[n], 4), shared_with_tests=sorted(dups),
                        positives='qrels' if qrels is not None else 'teacher top', skipped=skipped,
                        score_stats=merge_score_stats([groups_info(r) for r in rs]))   # of the groups drawn, before any mixing cut
     return GroupData(datasets.concatenate_datasets(parts), texts), info
@@ -296,6 +311,7 @@ def cached_rerank(student, # A kdnb student whose weights do not change (the stu
     if f.is_file(): return read_trec_run(f)
     run = student_rerank(student, pool, index); write_trec_run(run, f); return run
 
+# %% ../nbs/12_pipeline.ipynb #3f5b4253
 def eval_matrix(students:dict, # System name -> student (e.g. {'student before': ..., 'student after': ...})
                 sets:str|Sequence[str], # Names in `EVAL_SETS`
                 cached:Sequence[str]=('student before',), # Systems whose corpus indexes and re-ranking runs are cached on disk (unchanged models)

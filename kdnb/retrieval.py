@@ -11,7 +11,7 @@ import numpy as np
 import faiss
 from tqdm.auto import tqdm
 from fastcore.basics import patch
-from .core import InputError, cache_dir, publish_dir, file_fingerprint
+from .core import InputError, cache_dir, check_k, publish_dir, file_fingerprint
 from .data import Corpus, Collection, Pool, Run, load_beir, collection_path
 
 # %% auto #0
@@ -55,10 +55,11 @@ def index_settings(kind:str='flat', # 'flat' (exact), 'hnsw' or 'ivf'
     return {'kind': kind, 'metric': metric, **p, 'factory': factory, 'faiss': faiss.__version__}
 
 # %% ../nbs/11_retrieval.ipynb #8e5eca14
-def _check_k(k):
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1: raise InputError(f"k must be a positive integer, got {k!r}")
-
-def _as_matrix(x, what:str, dim:int|None=None, rows:int|None=None) -> np.ndarray:
+def _as_matrix(x, # Vectors: an array, a tensor or nested lists
+               what:str, # What they are, for the messages
+               dim:int|None=None, # The dimension they must have
+               rows:int|None=None # The rows they must have (one per id)
+              ) -> np.ndarray:
     "`x` as a C-contiguous float32 matrix, checked for shape and finite values."
     x = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
     if x.ndim != 2: raise InputError(f"{what} should be a matrix (n, d), got shape {x.shape}")
@@ -67,6 +68,7 @@ def _as_matrix(x, what:str, dim:int|None=None, rows:int|None=None) -> np.ndarray
     if not np.isfinite(x).all(): raise InputError(f"{what} hold NaN or infinite values (row {int(np.where(~np.isfinite(x))[0][0])})")
     return x
 
+# %% ../nbs/11_retrieval.ipynb #e5343b02
 class DenseIndex:
     "A FAISS index of passage embeddings (flat, HNSW or IVF), with passage ids and settings."
     def __init__(self, dim:int, # Embedding dimension
@@ -155,7 +157,7 @@ def search(self:DenseIndex, queries, # `{qid: text}` (with `encoder`), or a matr
            progress:bool=False # Show the encoder's progress
           ) -> Run:
     "The top-`k` passages of each query by inner product, as a run `{qid: {docid: score}}`, best first."
-    _check_k(k)
+    check_k(k)
     if not len(self): raise InputError("the index is empty: add passages before searching")
     if isinstance(queries, Mapping):
         qids, texts = [str(q) for q in queries], list(queries.values())
@@ -382,7 +384,7 @@ def retrieve(encoder, # An object with `encode_queries`, `encode_passages` and `
              **kwargs # `dense_index` arguments (key, cache, rebuild, chunk_size, title) and kind parameters
             ) -> Run:
     "Dense retrieval for a collection's queries over its corpus: a run `{qid: {docid: score}}`."
-    _check_k(k)
+    check_k(k)
     if isinstance(collection, str): collection = load_beir(collection, split=split)
     idx = dense_index(encoder, collection, kind, batch_size=batch_size, progress=progress, **kwargs)
     return idx.search(collection.queries, k=k, encoder=encoder, batch_size=batch_size, progress=progress)

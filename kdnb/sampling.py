@@ -14,7 +14,7 @@ import pandas as pd
 from scipy import stats
 from matplotlib.figure import Figure
 import datasets as hf
-from .core import InputError
+from .core import InputError, check_k
 from .answer_key import AnswerKey, _text_fn
 
 # %% auto #0
@@ -76,7 +76,7 @@ class TooFewCandidates(InputError):
     "A query has fewer candidates than a sampler needs."
 
 def _need(n, k, what='candidates'):
-    if int(k) != k or k < 1: raise InputError(f"k must be a positive integer, got {k!r}")
+    check_k(k)
     if n < k: raise TooFewCandidates(f"{n} {what}, fewer than k={k}")
 
 def top_k(s:np.ndarray, # Candidate scores, descending
@@ -187,7 +187,7 @@ def sample_negatives(docids:Sequence[str], # The query's candidate passages
     "Pick k negatives for one query from its scored candidates, deterministically for (seed, qid, salt)."
     d, s = np.asarray([str(x) for x in docids]), np.asarray(scores, dtype=float)
     if d.shape != s.shape: raise InputError(f"{len(d)} passages but {len(s)} scores", id=qid)
-    if int(k) != k or k < 1: raise InputError(f"k must be a positive integer, got {k!r}", id=qid)
+    check_k(k, id=qid)
     if np.isnan(s).any(): raise InputError(f"NaN teacher score for passage {str(d[np.isnan(s)][0])!r}", id=qid)
     if margin is not None and (pos_score is None or np.isnan(pos_score)):
         raise InputError("the false-negative filter needs the positive's teacher score", id=qid)
@@ -419,6 +419,7 @@ def plot_strategies(per_query:pd.DataFrame, # From `compare_strategies`
     if title: fig.suptitle(f"{title} ({per_query.qid.nunique()} queries, k={per_query.k.iloc[0]})", fontsize=10)
     return _save(fig, path)
 
+# %% ../nbs/07_sampling.ipynb #ba77ceb9
 def plot_query(key, # An `AnswerKey`, or a frame with qid, docid and `column`
                qid:str, # The query to show
                qrels:Mapping|None=None, # {qid: {docid: grade}}; None: the teacher's top passage is the positive

@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 from fastcore.basics import patch
 from tqdm.auto import tqdm
-from .core import InputError, get_device, get_dtype
+from .core import InputError, check_k, get_device, get_dtype
 from .data import Pool, Run
 from .students import Student, STUDENT_JSON, check_texts, flatten_groups, _read_json, _encoded, save_student, load_saved
 from .zoo import resolve_model, hf_kwargs
@@ -267,7 +267,7 @@ def search(self:SparseIndex, queries, # `{qid: text}` (with `encoder`), or a CSR
            progress:bool=False # Show the encoder's progress
           ) -> Run:
     "The top-`k` passages of each query by dot product, as a run `{qid: {docid: score}}`, best first; only positive scores."
-    if k < 1: raise InputError(f"k must be a positive integer, got {k!r}")
+    check_k(k)
     qids, Q = _queries(queries, encoder, qids, progress)
     if Q.shape[1] != self.matrix.shape[1]:
         raise InputError(f"vocabulary mismatch: the query vectors have {Q.shape[1]} terms, the index's passage vectors {self.matrix.shape[1]}; "
@@ -308,6 +308,7 @@ def _quiet_stdout():
         with open(os.devnull, 'w') as null: os.dup2(null.fileno(), 1); yield
     finally: os.dup2(saved, 1); os.close(saved)
 
+# %% ../nbs/13_splade.ipynb #954480b6
 class SeismicSparseIndex:
     "A Seismic (pyseismic-lsr) inverted index of SPLADE vectors: approximate, fast search with the `SparseIndex` call."
     def __init__(self, exact:SparseIndex, # The exact index whose vectors to index
@@ -332,27 +333,29 @@ class SeismicSparseIndex:
     def __len__(self): return len(self.exact)
     def __repr__(self): return f"SeismicSparseIndex({len(self)} passages, {self.settings})"
 
-    def search(self, queries, # `{qid: text}` (with `encoder`), or a CSR matrix of query vectors (with `qids`)
-               k:int=100, # Passages per query
-               encoder=None, # The SPLADE student, for query texts
-               qids:Sequence[str]|None=None, # Ids of the rows of a query matrix
-               query_cut:int|None=None, # Overrides the index's setting
-               heap_factor:float|None=None, # Overrides the index's setting
-               progress:bool=False # Show the encoder's progress
-              ) -> Run:
-        "The approximate top-`k` passages of each query by dot product, as a run, best first."
-        if k < 1: raise InputError(f"k must be a positive integer, got {k!r}")
-        qids, Q = _queries(queries, encoder, qids, progress)
-        Q.sort_indices()
-        comps = [Q.indices[Q.indptr[i]:Q.indptr[i+1]].astype(str).astype(self._str) for i in range(Q.shape[0])]
-        vals = [Q.data[Q.indptr[i]:Q.indptr[i+1]].astype(np.float32) for i in range(Q.shape[0])]
-        res = self.index.batch_search(np.array(qids, dtype=self._str), comps, vals, min(k, len(self)),
-                                      query_cut or self.settings['query_cut'], heap_factor or self.settings['heap_factor'],
-                                      num_threads=self.num_threads)
-        run = {q: {} for q in qids}   # the results carry their query id: batch_search does not keep the input order
-        for hits in res:
-            for q, s, d in hits: run[q][self.exact.docids[int(d)]] = float(s)
-        return run
+# %% ../nbs/13_splade.ipynb #50b5ca15
+@patch
+def search(self:SeismicSparseIndex, queries, # `{qid: text}` (with `encoder`), or a CSR matrix of query vectors (with `qids`)
+           k:int=100, # Passages per query
+           encoder=None, # The SPLADE student, for query texts
+           qids:Sequence[str]|None=None, # Ids of the rows of a query matrix
+           query_cut:int|None=None, # Overrides the index's setting
+           heap_factor:float|None=None, # Overrides the index's setting
+           progress:bool=False # Show the encoder's progress
+          ) -> Run:
+    "The approximate top-`k` passages of each query by dot product, as a run, best first."
+    check_k(k)
+    qids, Q = _queries(queries, encoder, qids, progress)
+    Q.sort_indices()
+    comps = [Q.indices[Q.indptr[i]:Q.indptr[i+1]].astype(str).astype(self._str) for i in range(Q.shape[0])]
+    vals = [Q.data[Q.indptr[i]:Q.indptr[i+1]].astype(np.float32) for i in range(Q.shape[0])]
+    res = self.index.batch_search(np.array(qids, dtype=self._str), comps, vals, min(k, len(self)),
+                                  query_cut or self.settings['query_cut'], heap_factor or self.settings['heap_factor'],
+                                  num_threads=self.num_threads)
+    run = {q: {} for q in qids}   # the results carry their query id: batch_search does not keep the input order
+    for hits in res:
+        for q, s, d in hits: run[q][self.exact.docids[int(d)]] = float(s)
+    return run
 
 # %% ../nbs/13_splade.ipynb #57b7f2df
 def latency_ms(fn, # Runs the whole query batch once
@@ -376,12 +379,14 @@ def search_table(searches:dict, # Row name -> a function that runs the whole que
         run = f(); rows[name] = {'nDCG@10': evaluate(run, qrels, ['nDCG@10'])['nDCG@10'], 'ms / query': latency_ms(f, n), **(extra or {}).get(name, {})}
     return pd.DataFrame(rows).T
 
+# %% ../nbs/13_splade.ipynb #629c9533
 def encode_queries_timed(student, # Any kdnb student
                          texts:list[str] # The query batch
                         ):
     "The batch's query encodings, and the milliseconds per query of encoding it (best of 3), which search latencies leave out."
     return student.encode_queries(texts, progress=False), latency_ms(lambda: student.encode_queries(texts, progress=False), len(texts))
 
+# %% ../nbs/13_splade.ipynb #1ac43349
 def compare_sparse(student, # A SPLADE student
                    collection, # A loaded `Collection`
                    k:int=100, # Depth of the runs

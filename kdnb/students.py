@@ -225,17 +225,6 @@ class BiEncoder(Student):
         self.encoder.to(dev)
         self.eval()  # as `from_pretrained` leaves a model; a training loop calls `train()`
 
-    def _fit_lengths(self, **given):
-        "Cap the max lengths at the encoder's positions; a length given explicitly beyond them is an error."
-        cfg = self.encoder.config
-        n = getattr(cfg, 'max_position_embeddings', None)
-        if not n: return
-        n -= 2 if cfg.model_type in ('roberta', 'xlm-roberta', 'camembert', 'mpnet') else 0  # positions start after the padding index
-        for k in given:
-            if getattr(self, k) > n:
-                if given[k] is not None: raise InputError(f"{k}={given[k]} exceeds the {n} positions of the encoder", id=self.name)
-                setattr(self, k, n)
-
     @property
     def device(self) -> torch.device: return next(self.encoder.parameters()).device
     @property
@@ -247,6 +236,20 @@ class BiEncoder(Student):
     def settings(self) -> dict:
         "The student settings, as saved in `kdnb_student.json`."
         return {k: getattr(self, k) for k in DEFAULTS}
+
+# %% ../nbs/09_students.ipynb #be92f7fd
+@patch
+def _fit_lengths(self:BiEncoder, **given # Max lengths by setting name, None where not given explicitly
+                ):
+    "Cap the max lengths at the encoder's positions; a length given explicitly beyond them is an error."
+    cfg = self.encoder.config
+    n = getattr(cfg, 'max_position_embeddings', None)
+    if not n: return
+    n -= 2 if cfg.model_type in ('roberta', 'xlm-roberta', 'camembert', 'mpnet') else 0  # positions start after the padding index
+    for k in given:
+        if getattr(self, k) > n:
+            if given[k] is not None: raise InputError(f"{k}={given[k]} exceeds the {n} positions of the encoder", id=self.name)
+            setattr(self, k, n)
 
 # %% ../nbs/09_students.ipynb #51cd8833
 @patch
@@ -369,7 +372,17 @@ def gradient_checkpointing(self:Student) -> bool:
 
 # %% ../nbs/09_students.ipynb #23911a3e
 @torch.inference_mode()
-def _encoded(self, texts, prefix, max_len, what, batch_size, tokens_per_batch, chunk, progress, embed):
+def _encoded(self, # A student
+             texts, # The texts
+             prefix:str, # Put before each text
+             max_len:int, # Tokens kept of each text (prefix included)
+             what:str, # 'queries' or 'passages', for messages and the bar
+             batch_size:int, # Most texts in one batch
+             tokens_per_batch:int|None, # Token budget per batch; None: the device's default
+             chunk:int, # Texts tokenized and length-sorted together
+             progress:bool, # Show a progress bar
+             embed # `embed(features, encoder)` -> the batch's vectors
+            ):
     "Yield (indices, vectors) of `texts` in length-sorted batches under a token budget; `embed(features, encoder)` makes the vectors."
     texts = check_texts(texts, what)
     tokens_per_batch = tokens_per_batch or default_token_budget(self.device)
@@ -392,6 +405,7 @@ def _encoded(self, texts, prefix, max_len, what, batch_size, tokens_per_batch, c
                 yield idx, e; bar.update(len(idx))
     finally: self.train(was_training)
 
+# %% ../nbs/09_students.ipynb #dcdac052
 def _encode(self, texts, prefix, max_len, what, batch_size, tokens_per_batch, chunk, progress):
     out = np.empty((len(check_texts(texts, what)), self.dim), dtype=np.float32)
     for idx, e in _encoded(self, texts, prefix, max_len, what, batch_size, tokens_per_batch, chunk, progress, self.embed):

@@ -17,8 +17,8 @@ from .pipeline import (DistillConfig, EVAL_SETS, PER_QUERY, _done, distill, eval
                            student_kind, training_groups, dev_sets, can_index)
 
 # %% auto #0
-__all__ = ['factor_names', 'grid', 'cell_name', 'run_plan', 'probe', 'estimate_cost', 'run_grid', 'grid_scores', 'grid_table',
-           'grid_tests', 'grid_dev', 'best_on_dev', 'plot_cells', 'grid_group_stats', 'stats_vs_quality',
+__all__ = ['factor_names', 'grid', 'cell_name', 'run_plan', 'probe', 'estimate_cost', 'run_grid', 'grid_tests', 'grid_table',
+           'grid_scores', 'grid_dev', 'best_on_dev', 'plot_cells', 'grid_group_stats', 'stats_vs_quality',
            'plot_vs_stats']
 
 # %% ../nbs/16_studies.ipynb #63b1ae29
@@ -197,29 +197,6 @@ def run_grid(out_dir:str|Path, # Folder of the study: one sub-folder per cell, o
     return pd.DataFrame(state)
 
 # %% ../nbs/16_studies.ipynb #a54364ca
-def grid_scores(out_dir:str|Path|Sequence, # A folder written by `run_grid`, or several (their runs together)
-                settings:Sequence[str]=() # Other settings of each run (from the grid's base and tied values) to add as columns, e.g. ('lr',)
-               ) -> pd.DataFrame:
-    "Per-query nDCG@10 of every finished run: the factors (and `settings`), seed, set, system, qid and nDCG@10."
-    if not isinstance(out_dir, (str, Path)): return pd.concat([grid_scores(d, settings) for d in out_dir], ignore_index=True)
-    out = project_path(out_dir); g = json.loads((out/'grid.json').read_text()); names = factor_names(g['factors'])
-    parts = []
-    for c in grid(g['factors'], g['base'], g.get('tied')):
-        for s in g['seeds']:
-            f = out/cell_name(c, names)/f"seed{s}"/PER_QUERY
-            if f.is_file(): parts.append(pd.read_csv(f, dtype={'qid': str}).assign(seed=s, **{k: str(c[k]) for k in [*names, *settings]}))
-    if not parts: raise InputError("no finished run yet (no per-query scores)", path=out)
-    return pd.concat(parts, ignore_index=True)
-
-def grid_table(scores:pd.DataFrame, # From `grid_scores`
-               factors:Sequence[str], # Factor columns
-               system:str='student after' # The system to report
-              ) -> pd.DataFrame:
-    "Mean ± sd over seeds of each cell's nDCG@10 on each test set (and the number of seeds)."
-    per_seed = scores[scores.system == system].groupby([*factors, 'set', 'seed'])['nDCG@10'].mean().reset_index()
-    t = per_seed.groupby([*factors, 'set'])['nDCG@10'].agg(['mean', 'std', 'count']).rename(columns={'std': 'sd', 'count': 'seeds'})
-    return t.reset_index()
-
 def grid_tests(scores:pd.DataFrame, # From `grid_scores`
                pairs:Sequence[tuple[dict, dict]], # (cell a, cell b) by their factor values, e.g. ({'loss': 'infonce'}, {'loss': 'bce'})
                system:str='student after' # The system compared
@@ -243,6 +220,31 @@ def grid_tests(scores:pd.DataFrame, # From `grid_scores`
     t = pd.DataFrame(rows)
     if len(t): t['p_holm'] = adjust_pvalues(t.p.values, 'holm')
     return t
+
+# %% ../nbs/16_studies.ipynb #13dbaa7b
+def grid_table(scores:pd.DataFrame, # From `grid_scores`
+               factors:Sequence[str], # Factor columns
+               system:str='student after' # The system to report
+              ) -> pd.DataFrame:
+    "Mean ± sd over seeds of each cell's nDCG@10 on each test set (and the number of seeds)."
+    per_seed = scores[scores.system == system].groupby([*factors, 'set', 'seed'])['nDCG@10'].mean().reset_index()
+    t = per_seed.groupby([*factors, 'set'])['nDCG@10'].agg(['mean', 'std', 'count']).rename(columns={'std': 'sd', 'count': 'seeds'})
+    return t.reset_index()
+
+# %% ../nbs/16_studies.ipynb #82f14124
+def grid_scores(out_dir:str|Path|Sequence, # A folder written by `run_grid`, or several (their runs together)
+                settings:Sequence[str]=() # Other settings of each run (from the grid's base and tied values) to add as columns, e.g. ('lr',)
+               ) -> pd.DataFrame:
+    "Per-query nDCG@10 of every finished run: the factors (and `settings`), seed, set, system, qid and nDCG@10."
+    if not isinstance(out_dir, (str, Path)): return pd.concat([grid_scores(d, settings) for d in out_dir], ignore_index=True)
+    out = project_path(out_dir); g = json.loads((out/'grid.json').read_text()); names = factor_names(g['factors'])
+    parts = []
+    for c in grid(g['factors'], g['base'], g.get('tied')):
+        for s in g['seeds']:
+            f = out/cell_name(c, names)/f"seed{s}"/PER_QUERY
+            if f.is_file(): parts.append(pd.read_csv(f, dtype={'qid': str}).assign(seed=s, **{k: str(c[k]) for k in [*names, *settings]}))
+    if not parts: raise InputError("no finished run yet (no per-query scores)", path=out)
+    return pd.concat(parts, ignore_index=True)
 
 # %% ../nbs/16_studies.ipynb #ad7d2dad
 def _run_infos(out_dir:str|Path):

@@ -142,7 +142,10 @@ def set_dropout(model:torch.nn.Module, # A student or any module
     for m in ds: m.p = p
     return len(ds)
 
-def param_groups(model:torch.nn.Module, weight_decay:float) -> list[dict]:
+# %% ../nbs/10_training.ipynb #123986e1
+def param_groups(model:torch.nn.Module, # The model to optimise
+                 weight_decay:float # AdamW's decay of the weights
+                ) -> list[dict]:
     "AdamW parameter groups: decay on weights, none on biases and LayerNorm."
     decay, no = [], []
     for n, p in model.named_parameters():
@@ -150,6 +153,7 @@ def param_groups(model:torch.nn.Module, weight_decay:float) -> list[dict]:
         (no if p.ndim < 2 or 'LayerNorm' in n or 'layer_norm' in n or n.endswith('.bias') else decay).append(p)
     return [dict(params=decay, weight_decay=weight_decay), dict(params=no, weight_decay=0.0)]
 
+# %% ../nbs/10_training.ipynb #caf05b75
 def _dist():
     "(rank, world size); initialises torch.distributed under torchrun."
     ws = int(os.environ.get('WORLD_SIZE', 1))
@@ -157,6 +161,7 @@ def _dist():
         dist.init_process_group('nccl' if torch.cuda.is_available() else 'gloo')
     return (dist.get_rank(), dist.get_world_size()) if dist.is_initialized() else (0, 1)
 
+# %% ../nbs/10_training.ipynb #63fa4a9a
 def plot_curves(log:str|Path, # A run's `log.jsonl`
                 path:str|Path|None=None # Save the figure here
                ):
@@ -169,7 +174,7 @@ def plot_curves(log:str|Path, # A run's `log.jsonl`
     ax1.set(xlabel='step', ylabel='training loss', title='loss')
     for m in (sorted({k for r in ev for k in r['eval']}) if ev else []):
         ax2.plot([r['step'] for r in ev], [r['eval'][m] for r in ev], marker='o', label=m)
-    ax2.set(xlabel='step', title='dev'); 
+    ax2.set(xlabel='step', title='dev')
     if ev: ax2.legend(fontsize=8)
     fig.tight_layout()
     if path: fig.savefig(path, dpi=120)

@@ -24,7 +24,7 @@ from kdnb.core import project_path, seed_everything, cpu_bf16_native
 from kdnb.colbert import ColBERT
 from kdnb.training import TrainConfig, train
 from kdnb.teacher import part_rule
-sys.path.insert(0, str(Path(__file__).parent)); from common import bench_groups, peer_quality
+sys.path.insert(0, str(Path(__file__).parent)); from common import bench_groups, peer_quality, quality_args
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--steps', type=int, default=8); ap.add_argument('--batch-size', type=int, default=16); ap.add_argument('--k', type=int, default=4)
@@ -33,11 +33,7 @@ ap.add_argument('--train', default='scifact-train-bm25'); ap.add_argument('--pre
 ap.add_argument('--train-tokens', type=int, default=0, help="kdnb's padded tokens per part of a batch's passages (ColBERT.train_tokens); 0: part_rule's")
 ap.add_argument('--one-block', action='store_true', help="also time kdnb with each batch's passages in one padded block (no parts)")
 ap.add_argument('--note', default='', help='conditions of the run worth recording (e.g. another job on the machine)')
-ap.add_argument('--quality', action='store_true', help='compare the quality of the two trainers: writes train_colbert_quality.json')
-ap.add_argument('--no-speed', action='store_true', help='skip the speed part: with --quality, the quality alone')
-ap.add_argument('--seeds', default='42,43,44'); ap.add_argument('--quality-train', default='dl21-bm25,dl22-bm25')
-ap.add_argument('--quality-rounds', type=int, default=4, help='groups per training query in the quality runs')
-ap.add_argument('--quality-sets', default='scifact-rerank,dl19-rerank', help='evaluation sets (kdnb.pipeline.EVAL_SETS) with a key pool to re-rank')
+quality_args(ap, 'train_colbert_quality.json')
 a = ap.parse_args()
 py = project_path('.venv-pylate')/'bin'/'python'
 if not py.is_file(): sys.exit(f"{py} is missing: run scripts/setup.sh, which builds PyLate's environment")

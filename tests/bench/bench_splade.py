@@ -24,7 +24,7 @@ from kdnb.core import project_path, seed_everything, cpu_bf16_native
 from kdnb.splade import Splade
 from kdnb.training import TrainConfig, train
 from kdnb.zoo import resolve_model
-sys.path.insert(0, str(Path(__file__).parent)); from common import bench_groups, peer_quality
+sys.path.insert(0, str(Path(__file__).parent)); from common import bench_groups, peer_quality, quality_args
 
 ap = argparse.ArgumentParser()
 ap.add_argument('--model', default='splade-tiny'); ap.add_argument('--steps', type=int, default=8)
@@ -33,11 +33,7 @@ ap.add_argument('--max-len', type=int, default=256); ap.add_argument('--lr', typ
 ap.add_argument('--lambda-q', type=float, default=5e-4); ap.add_argument('--lambda-d', type=float, default=3e-4)
 ap.add_argument('--train', default='scifact-train-bm25'); ap.add_argument('--precision', default='bf16')
 ap.add_argument('--out', default='outputs/bench'); ap.add_argument('--note', default='', help='conditions of the run worth recording')
-ap.add_argument('--quality', action='store_true', help='compare the quality of the two trainers: writes train_splade_quality.json')
-ap.add_argument('--no-speed', action='store_true', help='skip the speed part: with --quality, the quality alone')
-ap.add_argument('--seeds', default='42,43,44'); ap.add_argument('--quality-train', default='dl21-bm25,dl22-bm25')
-ap.add_argument('--quality-rounds', type=int, default=4, help='groups per training query in the quality runs')
-ap.add_argument('--quality-sets', default='scifact-rerank,dl19-rerank', help='evaluation sets (kdnb.pipeline.EVAL_SETS) with a key pool to re-rank')
+quality_args(ap, 'train_splade_quality.json')
 a = ap.parse_args()
 
 data = None if a.no_speed else bench_groups(a.train, a.k, a.steps, a.batch_size)   # the speed part's groups

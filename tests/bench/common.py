@@ -17,6 +17,16 @@ def bench_groups(train:str, # Training sets (kdnb.pipeline.training_groups)
     # Repeats suit speed runs only: a trainer that batches by length puts a group's copies in one batch, so a quality run takes each group once.
     return GroupData([groups[i % len(groups)] for i in range(steps * batch_size)] if repeat else groups)
 
+def quality_args(ap, # An argparse parser
+                 out:str # The file the quality comparison writes, for the help
+                ):
+    "The options every peer-quality bench shares: --quality, --no-speed, the seeds, and the training and evaluation sets."
+    ap.add_argument('--quality', action='store_true', help=f'compare the quality of the two trainers: writes {out}')
+    ap.add_argument('--no-speed', action='store_true', help='skip the speed part: with --quality, the quality alone')
+    ap.add_argument('--seeds', default='42,43,44'); ap.add_argument('--quality-train', default='dl21-bm25,dl22-bm25')
+    ap.add_argument('--quality-rounds', type=int, default=4, help='groups per training query in the quality runs')
+    ap.add_argument('--quality-sets', default='scifact-rerank,dl19-rerank', help='evaluation sets (kdnb.pipeline.EVAL_SETS) with a key pool to re-rank')
+
 def peer_quality(train:dict, # Trainer name -> f(seed, folder): trains from the shared start and saves the model in `folder/model`
                  score, # (model folder, Pool) -> run: the one scorer of every model
                  start, # Folder of the shared start, scored beside the trained models
