@@ -516,6 +516,31 @@ def _write_key(dest:Path, df:pd.DataFrame, man:dict) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True); publish_dir(tmp, dest)
     return dest
 
+# %% ../nbs/06_answer_key.ipynb #31e78adf
+def _rescore_sample(df:pd.DataFrame, # The published key's table
+                    prov:dict, # Its provenance
+                    teachers, # The local teachers (as `build_key` takes them)
+                    queries:Mapping[str,str], text:Callable, # Query texts by qid; docid -> passage text
+                    n:int, # Pairs to re-score
+                    device:str|None, # Device of the local teachers
+                    seed:int, # Seed of the sample
+                    path:Path # The published file, for the message
+                   ) -> list[dict]:
+    "Re-score `n` sampled pairs with each local teacher: each teacher's largest difference from the published scores, refused beyond its precision's tolerance."
+    from kdnb.teacher import CrossEncoder, score_tolerance
+    sub, checks = df.iloc[np.sort(np.random.default_rng(seed).choice(len(df), min(n, len(df)), replace=False))], []
+    for t, pt in zip(as_specs(teachers), prov['teachers']):
+        ce = CrossEncoder(t.model, t.max_length, device=device, precision=t.precision)
+        s, pub_s = ce.predict([queries[q] for q in sub.qid], [text(d) for d in sub.docid], progress=False), sub[pt['column']].to_numpy()
+        diff, tol = np.abs(s - pub_s), score_tolerance(pt['precision'], ce.precision); j = int(diff.argmax())
+        checks.append(dict(column=pt['column'], pairs=len(sub), max_abs_diff=round(float(diff.max()), 6), tolerance=tol,
+                           published_precision=pt['precision'], local_precision=ce.precision, local_device=_device_name(ce.device)))
+        if diff[j] > tol:
+            raise InputError(f"re-scored {len(sub)} sampled pairs with the local teacher ({ce.precision}): pair {sub.qid.iloc[j]}/{sub.docid.iloc[j]} "
+                             f"scores {s[j]:.4f} here and {pub_s[j]:.4f} in the published key ({pt['precision']}); the difference "
+                             f"{diff[j]:.4f} exceeds the tolerance {tol}", path=path)
+    return checks
+
 # %% ../nbs/06_answer_key.ipynb #1590373c
 def import_key(src:str|Path, # A published key's folder
                dest:str|Path, # The key folder to create (it must not exist); a name goes under `<cache>/keys/`
@@ -530,7 +555,6 @@ def import_key(src:str|Path, # A published key's folder
                seed:int=0 # Seed of the sample
               ) -> Path:
     "Import a published key as an ordinary key, after checking its provenance against these inputs and re-scoring a sample."
-    from kdnb.teacher import CrossEncoder, score_tolerance
     dest, src = key_dir(dest), Path(src)
     if dest.exists() and any(dest.iterdir()): raise InputError("exists; nothing in the cache is overwritten: delete it to import again", path=dest)
     prov, df = read_published(src)
@@ -540,19 +564,7 @@ def import_key(src:str|Path, # A published key's folder
         raise InputError(f"the published key is not this key: {'; '.join(diff)}. Score it locally instead (build with published=False, "
                          "or `--no-published`)", path=src/'provenance.json')
     if set(zip(df.qid, df.docid)) != set(pairs): raise InputError("its pairs differ from the local pool's", path=src/prov['file'])
-    text, checks = _text_fn(passages), []
-    if check:
-        sub = df.iloc[np.sort(np.random.default_rng(seed).choice(len(df), min(check, len(df)), replace=False))]
-        for t, pt in zip(as_specs(teachers), prov['teachers']):
-            ce = CrossEncoder(t.model, t.max_length, device=device, precision=t.precision)
-            s, pub_s = ce.predict([queries[q] for q in sub.qid], [text(d) for d in sub.docid], progress=False), sub[pt['column']].to_numpy()
-            diff, tol = np.abs(s - pub_s), score_tolerance(pt['precision'], ce.precision); j = int(diff.argmax())
-            checks.append(dict(column=pt['column'], pairs=len(sub), max_abs_diff=round(float(diff.max()), 6), tolerance=tol,
-                               published_precision=pt['precision'], local_precision=ce.precision, local_device=_device_name(ce.device)))
-            if diff[j] > tol:
-                raise InputError(f"re-scored {len(sub)} sampled pairs with the local teacher ({ce.precision}): pair {sub.qid.iloc[j]}/{sub.docid.iloc[j]} "
-                                 f"scores {s[j]:.4f} here and {pub_s[j]:.4f} in the published key ({pt['precision']}); the difference "
-                                 f"{diff[j]:.4f} exceeds the tolerance {tol}", path=src/prov['file'])
+    checks = _rescore_sample(df, prov, teachers, queries, _text_fn(passages), check, device, seed, src/prov['file']) if check else []
     man['teachers'] = [{**lt, 'precision': pt['precision'], 'device': pt.get('device')} for lt, pt in zip(man['teachers'], prov['teachers'])]
     man.update(created=prov['scored'], kdnb_version=prov['kdnb_version'],
                imported=dict(source=str(src.resolve()), file_sha256=prov['sha256'], exported=prov['exported'], imported=_now(), check=checks))

@@ -298,7 +298,9 @@ def subset(self:Pool, qids:Iterable[str]) -> Pool:
 POOL_ALIASES = {'bm25':'BM25', 'bm25-rm3':'BM25_RM3', 'tasb':'D_BERT_KD_TASB', 'tas-b':'D_BERT_KD_TASB',
                 'splade++':'SPLADE_P_P_ENSEMBLE_DISTIL', 'splade':'SPLADE_P_P_ENSEMBLE_DISTIL', 'ada2':'OPEN_AI_ADA2', 'repllama':'REP_LLAMA'}
 
-def pool_path(system:str='BM25', year:str='dl19') -> Path:
+def pool_path(system:str='BM25', # A first-stage system's folder name or alias
+              year:str='dl19' # 'dl19', 'dl21' or 'dl22'
+             ) -> Path:
     "The candidate file of `system` (e.g. 'BM25', 'tasb') for `year` ('dl19', 'dl21', 'dl22')."
     sysdir = POOL_ALIASES.get(system.lower(), system)
     p = data_dir()/'msmarco-dl-candidates'/sysdir/f"retrieve_results_{year}.json"
@@ -309,6 +311,25 @@ def pool_path(system:str='BM25', year:str='dl19') -> Path:
                          f"msmarco-dl-candidates/<SYSTEM>/retrieve_results_<year>.json. Available: {have}", path=p)
     return p
 
+# %% ../nbs/01_data.ipynb #9b739c45
+def _entry_hits(ent, # One entry of a candidate file
+                where:str, # Its place, for the messages ('entry 3')
+                path:Path, # The file
+                k:int|None=None # Keep the top `k` hits
+               ) -> tuple[str|None, list[dict]]:
+    "An entry's query id and its hits (cut at `k`), each checked: its fields, its query id, no passage twice."
+    if not isinstance(ent, dict) or 'query' not in ent or 'hits' not in ent: raise InputError(f"{where}: expected keys 'query' and 'hits'", path=path)
+    hits = ent['hits'][:k] if k else ent['hits']
+    if not hits: return None, []
+    qid, seen = str(hits[0].get('qid', '?')), set()
+    for j, h in enumerate(hits):
+        if miss := [f for f in ('qid', 'docid', 'score', 'content') if f not in h]: raise InputError(f"{where}, hit {j}: missing {miss}", path=path, id=str(h.get('qid', '?')))
+        if str(h['qid']) != qid: raise InputError(f"{where}, hit {j}: qid {h['qid']} differs from the entry's {qid}", path=path, id=qid)
+        if str(h['docid']) in seen: raise InputError(f"{where}, hit {j}: passage {str(h['docid'])!r} listed twice", path=path, id=qid)
+        seen.add(str(h['docid']))
+    return qid, hits
+
+# %% ../nbs/01_data.ipynb #848f6ed8
 def load_pool(system:str='BM25', # First-stage system folder or alias ('BM25', 'tasb', 'splade++'), or a JSON path
               year:str='dl19', # 'dl19', 'dl21' or 'dl22'
               k:int|None=None # Keep the top `k` candidates per query
@@ -320,22 +341,11 @@ def load_pool(system:str='BM25', # First-stage system folder or alias ('BM25', '
     if not isinstance(data, list): raise InputError("expected a JSON list of {query, hits}", path=path)
     queries, run, passages = {}, {}, {}
     for i, ent in enumerate(data):
-        where = f"entry {i}"
-        if not isinstance(ent, dict) or 'query' not in ent or 'hits' not in ent:
-            raise InputError(f"{where}: expected keys 'query' and 'hits'", path=path)
-        hits = ent['hits'][:k] if k else ent['hits']
+        qid, hits = _entry_hits(ent, f"entry {i}", path, k)
         if not hits: continue
-        for j, h in enumerate(hits):
-            miss = [f for f in ('qid','docid','score','content') if f not in h]
-            if miss: raise InputError(f"{where}, hit {j}: missing {miss}", path=path, id=str(h.get('qid', '?')))
-        qid = str(hits[0]['qid'])
-        if qid in run: raise InputError(f"{where}: duplicate query", path=path, id=qid)
+        if qid in run: raise InputError(f"entry {i}: duplicate query", path=path, id=qid)
         queries[qid], run[qid] = ent['query'], {}
-        for j, h in enumerate(hits):
-            did = str(h['docid'])
-            if str(h['qid']) != qid: raise InputError(f"{where}, hit {j}: qid {h['qid']} differs from the entry's {qid}", path=path, id=qid)
-            if did in run[qid]: raise InputError(f"{where}, hit {j}: passage {did!r} listed twice", path=path, id=qid)
-            run[qid][did] = float(h['score']); passages[did] = h['content']
+        for h in hits: run[qid][str(h['docid'])] = float(h['score']); passages[str(h['docid'])] = h['content']
     name = path.parent.name if not system.endswith('.json') else path.stem
     return Pool(name=f"{name}-{year}" if not system.endswith('.json') else name, queries=queries, run=run, passages=passages, path=path)
 
