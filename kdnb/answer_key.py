@@ -185,9 +185,9 @@ def _pending_shards(dest:Path, # The key's folder
                     man:dict, # The manifest asked for
                     worker:int, n_workers:int # This worker, of how many
                    ) -> list[int]:
-    "The shards this worker still has to score, after removing the leftovers of a killed run; a key started in another precision is refused."
-    for t in (dest/'shards').glob('*.tmp'):
-        if t.name.endswith(f".{os.getpid()}.tmp") or worker == 0: t.unlink(missing_ok=True)   # worker 0 clears every worker's leftovers
+    "The shards this worker still has to score, after removing its own leftovers of a killed run; a key started in another precision is refused."
+    for t in (dest/'shards').glob('part-*.tmp'):   # a shard is only written by its own worker: a half-written one of mine is a killed run's
+        if int(t.name.split('.')[0].split('-')[1]) % n_workers == worker: t.unlink(missing_ok=True)
     mine = [i for i in range(man['n_shards']) if i % n_workers == worker and not _shard_path(dest, i).is_file()]
     if mine and (diff := _manifest_diff(have, man, ('precision',))):   # a key is finished in the precision it was started in; a finished one loads in any
         raise InputError(f"the existing key differs: {'; '.join(diff)}. Finish it in its own precision, or use a new folder", path=dest/'manifest.json')
