@@ -4,7 +4,7 @@
 
 # %% ../nbs/06_answer_key.ipynb #6fe71be4
 from __future__ import annotations
-import hashlib, json, os, shutil, sys, datetime, time, math, glob, warnings
+import hashlib, json, os, shutil, sys, datetime, time, math, glob, tempfile, warnings
 from dataclasses import dataclass, asdict, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence, Iterable
@@ -22,8 +22,9 @@ from fastcore.basics import patch
 __all__ = ['DEFAULT_TEACHER', 'KEYS', 'PUBLISHED_FORMAT', 'COMMANDS', 'TeacherSpec', 'as_specs', 'stable_hash', 'shard_of',
            'sha256_lines', 'weights_sha256', 'key_dir', 'key_manifest', 'key_worker', 'build_key', 'AnswerKey',
            'load_key', 'ensemble', 'relevance_split', 'plot_score_distributions', 'rank_curve', 'plot_rank_curves',
-           'key_pool', 'key_qrels', 'published_dir', 'export_key', 'read_published', 'import_key', 'build_named_key',
-           'export_flag_kd', 'export_trec_run', 'key_from_scores', 'import_flag_kd', 'import_trec_run', 'main']
+           'key_pool', 'key_qrels', 'published_dir', 'export_key', 'read_published', 'import_key', 'amend_key',
+           'build_named_key', 'export_flag_kd', 'export_trec_run', 'key_from_scores', 'import_flag_kd',
+           'import_trec_run', 'main']
 
 # %% ../nbs/06_answer_key.ipynb #f15b4099
 @dataclass
@@ -455,7 +456,8 @@ def export_key(key:AnswerKey|str|Path, # A complete key, its folder, or its name
     prov = dict(format=PUBLISHED_FORMAT, name=name, description=m.get('description', ''), n_pairs=m['n_pairs'], columns=m['columns'],
                 teachers=[{f: t.get(f) for f in ('model', 'column', 'max_length', 'precision', 'weights_sha256', 'device')} for t in m['teachers']],
                 candidates={f: m.get(f) for f in ('pairs_sha256', 'queries_sha256', 'passages_sha256')},
-                kdnb_version=m['kdnb_version'], scored=m['created'], exported=_now(), exported_with=kdnb.__version__)
+                kdnb_version=m['kdnb_version'], scored=m['created'], exported=_now(), exported_with=kdnb.__version__,
+                **({'amended': m['amended']} if 'amended' in m else {}))
     df = k.table.sort_values(['qid', 'docid'], kind='stable')
     out = Path(dest or published_dir())/name; out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{name}.tmp-{os.getpid()}"); shutil.rmtree(tmp, ignore_errors=True); tmp.mkdir()
@@ -570,6 +572,43 @@ def import_key(src:str|Path, # A published key's folder
                imported=dict(source=str(src.resolve()), file_sha256=prov['sha256'], exported=prov['exported'], imported=_now(), check=checks))
     return _write_key(dest, df, man)
 
+# %% ../nbs/06_answer_key.ipynb #9c512bf4
+def amend_key(src:str|Path, # A published key's folder
+              dest:str|Path, # The key folder to create (it must not exist); a name goes under `<cache>/keys/`
+              pairs:Sequence[tuple[str,str]], # The (qid, docid) pairs the key must now score
+              queries:Mapping[str,str], # Query texts by qid
+              passages, # Passage texts: a dict, a `Corpus`, a `Pool`, or a function docid -> text
+              teachers='ms-marco-MiniLM-L-12-v2', # The teachers the key comes from
+              shard_size:int=2048, # Pairs per shard
+              device:str|None=None, # Device for scoring the new pairs
+              description:str='', # A note kept in the manifest
+              max_share:float=0.01 # The largest share of the pairs that may be new
+             ) -> Path:
+    "A published key brought into step with a changed pool: shared pairs keep their scores, new pairs are scored here, the rest dropped."
+    from kdnb.teacher import CrossEncoder
+    dest, src = key_dir(dest), Path(src)
+    if dest.exists() and any(dest.iterdir()): raise InputError("exists; nothing in the cache is overwritten: delete it first", path=dest)
+    prov, df = read_published(src)
+    pairs = [(str(q), str(d)) for q, d in pairs]
+    man = key_manifest(pairs, queries, passages, teachers, shard_size, device, description)
+    if diff := [d for d in _published_diff(prov, man) if not d.startswith(('n_pairs', 'pairs_sha256', 'passages_sha256', 'queries_sha256'))]:
+        raise InputError(f"not the same teachers: {'; '.join(diff)}", path=src/'provenance.json')
+    have, want = set(zip(df.qid, df.docid)), set(pairs)
+    new = [pq for pq in pairs if pq not in have]
+    if not new and have == want: raise InputError("the published key already matches this pool: nothing to amend", path=src)
+    if len(new) > max_share * len(pairs): raise InputError(f"{len(new)} of {len(pairs)} pairs are new, more than {max_share:.1%}: score a new key", path=src)
+    if unknown := {q for q, _ in new} - set(df.qid): raise InputError("a query the published key does not have", path=src, id=sorted(unknown)[0])
+    add = pd.DataFrame(new, columns=['qid', 'docid'])
+    for t, pt in zip(as_specs(teachers), prov['teachers']):
+        ce = CrossEncoder(t.model, t.max_length, device=device, precision=pt['precision'])
+        add[pt['column']] = ce.predict([queries[q] for q in add.qid], [_text_fn(passages)(d) for d in add.docid], progress=False) if new else []
+    keep = df[[pq in want for pq in zip(df.qid, df.docid)]]
+    man['teachers'] = [{**lt, 'precision': pt['precision'], 'device': pt.get('device')} for lt, pt in zip(man['teachers'], prov['teachers'])]
+    man.update(created=prov['scored'], kdnb_version=prov['kdnb_version'],
+               amended=dict(source=prov['sha256'], kept=len(keep), dropped=len(df) - len(keep), scored=len(new),
+                            scored_on=_device_name(ce.device), precision=ce.precision, date=_now(), kdnb_version=kdnb.__version__))
+    return _write_key(dest, pd.concat([keep, add], ignore_index=True), man)
+
 # %% ../nbs/06_answer_key.ipynb #59cc5c44
 def build_named_key(name:str, # A key of `KEYS`
                     teachers=DEFAULT_TEACHER, # Model name, `TeacherSpec`, or a list (ensemble)
@@ -680,9 +719,9 @@ def import_trec_run(path:str|Path, # A TREC run file whose scores are the teache
 
 # %% ../nbs/06_answer_key.ipynb #b1e13ca7
 def _parser():
-    "The command line's parser: one sub-command each for `build`, `list`, `publish`, `export` and `import`."
+    "The command line's parser: one sub-command each for `build`, `list`, `publish`, `amend`, `export` and `import`."
     import argparse
-    ap = argparse.ArgumentParser(prog='python -m kdnb.answer_key', description='Build, list, publish, export and import kdnb answer keys.')
+    ap = argparse.ArgumentParser(prog='python -m kdnb.answer_key', description='Build, list, publish, amend, export and import kdnb answer keys.')
     sub = ap.add_subparsers(dest='cmd', required=True)
     b = sub.add_parser('build', help='import the published key, or build, resume, or confirm finished the named keys')
     b.add_argument('names', nargs='+', choices=sorted(KEYS))
@@ -693,6 +732,8 @@ def _parser():
     sub.add_parser('list', help='list the named keys, their state in the cache and whether they are published')
     pb = sub.add_parser('publish', help='export finished keys from the cache into outputs/answer_keys/')
     pb.add_argument('names', nargs='+'); pb.add_argument('--to', default=None, help='folder of published keys (default: outputs/answer_keys)')
+    am = sub.add_parser('amend', help='bring published keys into step with their pools as built here (score new pairs, drop old ones) and publish them')
+    am.add_argument('names', nargs='+', choices=sorted(KEYS)); am.add_argument('--device', default=None)
     ex = sub.add_parser('export', help='write a key as FlagEmbedding JSON lines or a TREC run file')
     ex.add_argument('name', help='a named key (texts from its pool) or, for trec, any key folder')
     ex.add_argument('--format', choices=('flagembedding', 'trec'), required=True); ex.add_argument('--out', required=True)
@@ -722,6 +763,13 @@ def _cmd_list(a): _list_keys()
 def _cmd_publish(a):
     for n in a.names: print(f"{n}: {export_key(n, dest=a.to)}")
 
+def _cmd_amend(a):
+    for n in a.names:
+        pool, tmp = key_pool(n), Path(tempfile.mkdtemp(prefix=f"{n}-amend-"))
+        k = load_key(amend_key(published_dir()/n, tmp/n, pool.pairs(), pool.queries, pool, DEFAULT_TEACHER, device=a.device,
+                               description=KEYS[n]['description']), quiet=True)
+        print(f"{n}: {export_key(k, n)} ({k.manifest['amended']})"); shutil.rmtree(tmp)
+
 # %% ../nbs/06_answer_key.ipynb #55a6200d
 def _cmd_export(a):
     if a.format == 'trec': print(export_trec_run(a.name, a.out)); return
@@ -744,10 +792,10 @@ def _cmd_build(a):
         how = 'imported' if json.loads((p/'manifest.json').read_text()).get('imported') else 'built'
         print(f"{n}: {p} ({how}; {time.perf_counter() - t:.1f}s)")
 
-COMMANDS = {'build': _cmd_build, 'list': _cmd_list, 'publish': _cmd_publish, 'export': _cmd_export, 'import': _cmd_import}
+COMMANDS = {'build': _cmd_build, 'list': _cmd_list, 'publish': _cmd_publish, 'amend': _cmd_amend, 'export': _cmd_export, 'import': _cmd_import}
 
 def main(argv:list[str]|None=None) -> int:
-    "Command line: `build`, `list`, `publish`, `export` and `import` named answer keys (see `--help`)."
+    "Command line: `build`, `list`, `publish`, `amend`, `export` and `import` named answer keys (see `--help`)."
     a = _parser().parse_args(argv)
     try: COMMANDS[a.cmd](a); return 0
     except InputError as e:

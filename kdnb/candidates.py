@@ -4,11 +4,12 @@
 
 # %% ../nbs/05_candidates.ipynb #bf454798
 from __future__ import annotations
-import hashlib, json, os, re, shutil, tempfile, warnings
+import hashlib, importlib.metadata, json, os, re, shutil, tempfile, warnings
 from array import array
 from collections.abc import Sized
 from pathlib import Path
 from typing import Iterable
+import numpy as np
 import bm25s
 import Stemmer
 from bm25s.tokenization import Tokenizer, Tokenized
@@ -34,7 +35,7 @@ def bm25_settings(k1:float=0.9, # Term-frequency saturation (0: counts ignored)
     if stemmer is not None and stemmer not in Stemmer.algorithms():
         raise InputError(f"unknown stemmer {stemmer!r}; PyStemmer has {', '.join(Stemmer.algorithms())}")
     return dict(k1=float(k1), b=float(b), method='lucene', stopwords=stopwords, stemmer=stemmer, title=bool(title),
-                bm25s=bm25s.__version__)
+                bm25s=bm25s.__version__, pystemmer=importlib.metadata.version('PyStemmer'))
 
 def settings_hash(settings:dict) -> str:
     "A short, stable hash of index settings."
@@ -96,6 +97,15 @@ def build(cls:BM25Index, corpus:Corpus|Iterable[dict], # Records with '_id', 'te
     ret.index(Tokenized(ids=toks, vocab=tok.get_vocab_dict()), show_progress=show_progress)
     return cls(ret, tok, docids, s)
 
+# %% ../nbs/05_candidates.ipynb #2af1afbf
+def _rank_ties(docs:np.ndarray, # Retrieved passages' positions in the index
+               scores:np.ndarray, # Their scores
+               k:int # How many to keep
+              ) -> tuple[np.ndarray, np.ndarray]:
+    "The top `k` of the retrieved passages by score, ties broken by corpus position: the same on every machine."
+    o = np.lexsort((docs, -scores))[:k]
+    return docs[o], scores[o]
+
 # %% ../nbs/05_candidates.ipynb #bdce872d
 @patch
 def search(self:BM25Index, queries:dict[str,str], # `{qid: text}`
@@ -114,11 +124,15 @@ def search(self:BM25Index, queries:dict[str,str], # `{qid: text}`
     if len(keep) < len(qids):
         miss = [q for q, ts in zip(qids, qtoks) if not ts]
         warnings.warn(f"{len(miss)} queries have no indexed term and get no candidates, e.g. qid {miss[0]!r}", stacklevel=2)
-    if keep:
-        docs, scores = self.retriever.retrieve([qtoks[i] for i in keep], k=min(k, len(self)), n_threads=n_threads,
-                                               show_progress=show_progress)
+    k, depth = min(k, len(self)), min(k + 1, len(self))   # one beyond k shows whether a tie runs past the cut-off
+    while keep:
+        docs, scores = self.retriever.retrieve([qtoks[i] for i in keep], k=depth, n_threads=n_threads, show_progress=show_progress)
+        deeper = [i for row, i in enumerate(keep) if depth > k and 0 < scores[row, -1] == scores[row, k - 1]]
         for row, i in enumerate(keep):
-            run[qids[i]] = {self.docids[d]: float(x) for d, x in zip(docs[row], scores[row]) if x > 0}
+            if i in deeper: continue
+            d, s = _rank_ties(docs[row], scores[row], k)
+            run[qids[i]] = {self.docids[j]: float(x) for j, x in zip(d, s) if x > 0}
+        keep, depth = deeper, min(2 * depth, len(self))
     return run
 
 # %% ../nbs/05_candidates.ipynb #2b60bdc9
