@@ -40,10 +40,11 @@ def encode_table():
 
 def keys_table():
     "The published answer keys, from outputs/answer_keys/*/provenance.json."
-    rows = ["| key | pairs | file | teacher precision | scored on | scored |", "|---|---:|---:|---|---|---|"]
+    rows = ["| key | pairs | file | teacher precision | scored on | scored | amended |", "|---|---:|---:|---|---|---|---|"]
     for p in sorted((root/'outputs'/'answer_keys').glob('*/provenance.json')):
-        v = json.loads(p.read_text()); t = v['teachers'][0]
-        rows.append(f"| `{v['name']}` | {v['n_pairs']:,} | {v['bytes']/1024:.0f} KiB | {t['precision']} | {t['device']} | {v['scored'][:10]} |")
+        v = json.loads(p.read_text()); t = v['teachers'][0]; a = v.get('amended')
+        am = f"{a['scored']} pairs scored, {a['dropped']} dropped ({a['precision']}, {a['scored_on']}, {a['date'][:10]})" if a else ''
+        rows.append(f"| `{v['name']}` | {v['n_pairs']:,} | {v['bytes']/1024:.0f} KiB | {t['precision']} | {t['device']} | {v['scored'][:10]} | {am} |")
     return '\n'.join(rows)
 
 def _p(p):
