@@ -322,6 +322,7 @@ def eval_matrix(students:dict, # System name -> student (e.g. {'student before':
     from kdnb.data import load_beir
     from kdnb.candidates import bm25_pool
     sets = eval_sets(sets); idx, runs = {}, {}
+    first = {n: next(m for m in students if students[m] is st) for n, st in students.items()}   # one student under two names is run once
     full = [s for s in sets if 'key' not in EVAL_SETS[s]]
     for s in tqdm(full + [s for s in sets if s not in full], desc='evaluation sets', disable=not progress):
         e = EVAL_SETS[s]; rs = {}
@@ -330,12 +331,14 @@ def eval_matrix(students:dict, # System name -> student (e.g. {'student before':
             tk = named_key(e['key'])
             if tk.complete: rs[TEACHER] = tk.run()
             for n, st in students.items():
+                if first[n] != n: rs[n] = rs[first[n]]; continue
                 ix = idx.get((n, e.get('collection')))
                 rs[n] = cached_rerank(st, e['key'], pool, ix) if n in cached else student_rerank(st, pool, ix)
         else:
             c = load_beir(e['collection'], e['split'], check=False)
             rs['BM25'] = bm25_pool(c, k=100, show_progress=False).run
             for n, st in students.items():
+                if first[n] != n: rs[n] = rs[first[n]]; continue
                 idx[(n, e['collection'])] = i = student_index(st, c, cache=n in cached)
                 rs[n] = i.search(c.queries, k=100, encoder=st, progress=False)
         runs[s] = rs
@@ -601,7 +604,7 @@ def interpolated(before, # The student before training
                 ):
     "The interpolated student at the weight dev chooses under the guard, saved as `out/student-after`, and the record of the choice."
     table = interpolation_table(before, trained, parse_alphas(cfg.alphas), DevEval(p['devs']), p['guards'], out/'interpolation.jsonl', progress)
-    alpha = choose_alpha(table); after = interpolate(before, trained, alpha)
+    alpha = choose_alpha(table); after = before if alpha == 0 else interpolate(before, trained, alpha)   # at 0, the student before itself
     publish_new(out/'student-after', after.save)
     return after, dict(alpha=alpha, guard=[g.name for g in p['guards']], table=table.reset_index().to_dict('records'))
 
