@@ -395,7 +395,8 @@ def interpolation_table(before, # The student before training
                         dev:DevEval, # The run's dev evaluation
                         guard:Sequence[DevSet]=(), # The guard (`guard_sets`), or none
                         path:str|Path|None=None, # JSON lines, one per weight (the guard's per-query scores too): kept, and resumed from
-                        progress:bool=True # Show a progress bar
+                        progress:bool=True, # Show a progress bar
+                        known:dict|None=None # α -> its dev results, where training measured them (α = 0: before it; α = 1: the dev-best step)
                        ) -> pd.DataFrame:
     "Dev and guard nDCG@10 of the interpolated students, one row per α, with the guard's paired test against α = 0; rows kept in `path` for the same trained student are reused."
     from tqdm.auto import tqdm
@@ -405,8 +406,8 @@ def interpolation_table(before, # The student before training
     rows = {r['alpha']: r for r in old if r.get('trained') == fp}
     if path and len(rows) < len(old): path.write_text(''.join(json.dumps(r) + '\n' for r in rows.values()))
     for a in tqdm([a for a in alphas if a not in rows], desc='interpolation', disable=not progress):
-        s = interpolate(before, trained, a)
-        r = dict(alpha=a, trained=fp, **dev(s))
+        s = before if a == 0 else trained if a == 1 else interpolate(before, trained, a)   # the ends are the two students themselves
+        r = dict(alpha=a, trained=fp, **((known or {}).get(a) or dev(s)))
         if guard: r['guard'] = {f"{g.name}/{q}": float(v) for g in guard for q, v in g.evaluate(s).items()}
         rows[a] = r
         if path:
@@ -600,10 +601,11 @@ def interpolated(before, # The student before training
                  cfg:DistillConfig, # The run's settings (`alphas`)
                  p:dict, # From `prepare` (dev sets, guards)
                  out:Path, # Run folder
-                 progress:bool=True # Show progress bars
+                 progress:bool=True, # Show progress bars
+                 known:dict|None=None # Dev results training measured, by α (see `interpolation_table`)
                 ):
     "The interpolated student at the weight dev chooses under the guard, saved as `out/student-after`, and the record of the choice."
-    table = interpolation_table(before, trained, parse_alphas(cfg.alphas), DevEval(p['devs']), p['guards'], out/'interpolation.jsonl', progress)
+    table = interpolation_table(before, trained, parse_alphas(cfg.alphas), DevEval(p['devs']), p['guards'], out/'interpolation.jsonl', progress, known)
     alpha = choose_alpha(table); after = before if alpha == 0 else interpolate(before, trained, alpha)   # at 0, the student before itself
     publish_new(out/'student-after', after.save)
     return after, dict(alpha=alpha, guard=[g.name for g in p['guards']], table=table.reset_index().to_dict('records'))
@@ -640,7 +642,8 @@ def distill(out_dir:str|Path, # Run folder, relative to the project root; rerunn
     systems = {'student before': before, 'student after': trained}
     own = {f"teacher {cfg.teacher}": teacher} if teacher is not None else {}   # a bi-encoder teacher is evaluated beside its student
     if cfg.alphas:   # WiSE-FT: the weight chosen on dev, guarded
-        t = time.perf_counter(); after, info['interpolation'] = interpolated(before, trained, cfg, p, out, progress)
+        known = {} if staged(cfg) or 0 not in curve.index else {0.0: info['dev_before'], 1.0: info['dev_best']}   # measured in training
+        t = time.perf_counter(); after, info['interpolation'] = interpolated(before, trained, cfg, p, out, progress, known)
         systems = {'student before': before, 'student after': after} | ({'student trained': trained} if info['interpolation']['alpha'] != 1 else {})
         timings['interpolation_s'] = round(time.perf_counter() - t, 1)
     if p['tests']:
