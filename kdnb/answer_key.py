@@ -544,6 +544,17 @@ def _rescore_sample(df:pd.DataFrame, # The published key's table
     return checks
 
 # %% ../nbs/06_answer_key.ipynb #1590373c
+def _published_inputs(src, dest, pairs, queries, passages, teachers, shard_size, device, description):
+    "A published key read and checked, and the manifest of the local key it becomes (the published precision, device and date): src, dest, provenance, table, pairs, manifest."
+    dest, src = key_dir(dest), Path(src)
+    if dest.exists() and any(dest.iterdir()): raise InputError("exists; nothing in the cache is overwritten: delete it first", path=dest)
+    prov, df = read_published(src)
+    pairs = [(str(q), str(d)) for q, d in pairs]
+    man = key_manifest(pairs, queries, passages, teachers, shard_size, device, description)
+    man['teachers'] = [{**lt, 'precision': pt['precision'], 'device': pt.get('device')} for lt, pt in zip(man['teachers'], prov['teachers'])]
+    man.update(created=prov['scored'], kdnb_version=prov['kdnb_version'])
+    return src, dest, prov, df, pairs, man
+
 def import_key(src:str|Path, # A published key's folder
                dest:str|Path, # The key folder to create (it must not exist); a name goes under `<cache>/keys/`
                pairs:Sequence[tuple[str,str]], # The (qid, docid) pairs the key must score, as for `build_key`
@@ -557,19 +568,13 @@ def import_key(src:str|Path, # A published key's folder
                seed:int=0 # Seed of the sample
               ) -> Path:
     "Import a published key as an ordinary key, after checking its provenance against these inputs and re-scoring a sample."
-    dest, src = key_dir(dest), Path(src)
-    if dest.exists() and any(dest.iterdir()): raise InputError("exists; nothing in the cache is overwritten: delete it to import again", path=dest)
-    prov, df = read_published(src)
-    pairs = [(str(q), str(d)) for q, d in pairs]
-    man = key_manifest(pairs, queries, passages, teachers, shard_size, device, description)
+    src, dest, prov, df, pairs, man = _published_inputs(src, dest, pairs, queries, passages, teachers, shard_size, device, description)
     if diff := _published_diff(prov, man):
         raise InputError(f"the published key is not this key: {'; '.join(diff)}. Score it locally instead (build with published=False, "
                          "or `--no-published`)", path=src/'provenance.json')
     if set(zip(df.qid, df.docid)) != set(pairs): raise InputError("its pairs differ from the local pool's", path=src/prov['file'])
     checks = _rescore_sample(df, prov, teachers, queries, _text_fn(passages), check, device, seed, src/prov['file']) if check else []
-    man['teachers'] = [{**lt, 'precision': pt['precision'], 'device': pt.get('device')} for lt, pt in zip(man['teachers'], prov['teachers'])]
-    man.update(created=prov['scored'], kdnb_version=prov['kdnb_version'],
-               imported=dict(source=str(src.resolve()), file_sha256=prov['sha256'], exported=prov['exported'], imported=_now(), check=checks))
+    man['imported'] = dict(source=str(src.resolve()), file_sha256=prov['sha256'], exported=prov['exported'], imported=_now(), check=checks)
     return _write_key(dest, df, man)
 
 # %% ../nbs/06_answer_key.ipynb #9c512bf4
@@ -586,11 +591,7 @@ def amend_key(src:str|Path, # A published key's folder
              ) -> Path:
     "A published key brought into step with a changed pool: shared pairs keep their scores, new pairs are scored here, the rest dropped."
     from kdnb.teacher import CrossEncoder
-    dest, src = key_dir(dest), Path(src)
-    if dest.exists() and any(dest.iterdir()): raise InputError("exists; nothing in the cache is overwritten: delete it first", path=dest)
-    prov, df = read_published(src)
-    pairs = [(str(q), str(d)) for q, d in pairs]
-    man = key_manifest(pairs, queries, passages, teachers, shard_size, device, description)
+    src, dest, prov, df, pairs, man = _published_inputs(src, dest, pairs, queries, passages, teachers, shard_size, device, description)
     if diff := [d for d in _published_diff(prov, man) if not d.startswith(('n_pairs', 'pairs_sha256', 'passages_sha256', 'queries_sha256'))]:
         raise InputError(f"not the same teachers: {'; '.join(diff)}", path=src/'provenance.json')
     have, want = set(zip(df.qid, df.docid)), set(pairs)
@@ -603,10 +604,8 @@ def amend_key(src:str|Path, # A published key's folder
         ce = CrossEncoder(t.model, t.max_length, device=device, precision=pt['precision'])
         add[pt['column']] = ce.predict([queries[q] for q in add.qid], [_text_fn(passages)(d) for d in add.docid], progress=False) if new else []
     keep = df[[pq in want for pq in zip(df.qid, df.docid)]]
-    man['teachers'] = [{**lt, 'precision': pt['precision'], 'device': pt.get('device')} for lt, pt in zip(man['teachers'], prov['teachers'])]
-    man.update(created=prov['scored'], kdnb_version=prov['kdnb_version'],
-               amended=dict(source=prov['sha256'], kept=len(keep), dropped=len(df) - len(keep), scored=len(new),
-                            scored_on=_device_name(ce.device), precision=ce.precision, date=_now(), kdnb_version=kdnb.__version__))
+    man['amended'] = dict(source=prov['sha256'], kept=len(keep), dropped=len(df) - len(keep), scored=len(new),
+                          scored_on=_device_name(ce.device), precision=ce.precision, date=_now(), kdnb_version=kdnb.__version__)
     return _write_key(dest, pd.concat([keep, add], ignore_index=True), man)
 
 # %% ../nbs/06_answer_key.ipynb #59cc5c44
