@@ -4,7 +4,7 @@
 
 # %% ../nbs/16_studies.ipynb #f5e25cdb
 from __future__ import annotations
-import functools, itertools, json, math, re, shutil, tempfile, time
+import functools, itertools, json, math, os, re, shutil, tempfile, time
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Sequence
@@ -17,9 +17,9 @@ from .pipeline import (DistillConfig, EVAL_SETS, PER_QUERY, _done, distill, eval
                            student_kind, training_groups, dev_sets, can_index)
 
 # %% auto #0
-__all__ = ['factor_names', 'grid', 'cell_name', 'run_plan', 'probe', 'estimate_cost', 'run_grid', 'grid_tests', 'grid_table',
-           'grid_scores', 'grid_dev', 'best_on_dev', 'plot_cells', 'grid_group_stats', 'stats_vs_quality',
-           'plot_vs_stats']
+__all__ = ['factor_names', 'grid', 'cell_name', 'run_plan', 'probe', 'estimate_cost', 'read_grid', 'record_grid', 'run_grid',
+           'grid_tests', 'grid_table', 'grid_scores', 'grid_dev', 'best_on_dev', 'plot_cells', 'grid_group_stats',
+           'stats_vs_quality', 'plot_vs_stats']
 
 # %% ../nbs/16_studies.ipynb #63b1ae29
 def factor_names(factors:dict|Sequence[dict] # A grid's factors: {setting: values}, or a list of arms
@@ -152,6 +152,34 @@ def estimate_cost(cells:list[dict], # From `grid`
                          runs=n, hours=round(s * f * n / 3600, 2)))
     return pd.DataFrame(rows).set_index('cell')
 
+# %% ../nbs/16_studies.ipynb #b7d10c22
+def read_grid(out_dir:str|Path # A folder written by `run_grid`
+             ) -> dict:
+    "The grid recorded in a study folder: its factors, shared settings (`base`), seeds and tied settings."
+    f = project_path(out_dir)/'grid.json'
+    if not f.is_file(): raise InputError("no grid.json here: not a folder written by `run_grid`", path=f)
+    return json.loads(f.read_text())
+
+def record_grid(out_dir:str|Path, # Folder of the study
+                factors:dict[str, Sequence]|Sequence[dict], # Setting -> its values, or a list of arms (see `grid`)
+                base:dict|None=None, # Settings shared by every cell
+                seeds:Sequence[int]=(42,), # Seeds of this call
+                tied:dict|None=None # Settings that follow a factor's value (see `grid`)
+               ) -> dict:
+    "Write `grid.json`: a slice of the grid recorded there widens it to the union of both; another grid replaces it. Returns the record."
+    out = project_path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    new = json.loads(json.dumps(dict(factors=dict(factors) if isinstance(factors, dict) else list(factors), base=base or {}, seeds=list(seeds), tied=tied or {})))
+    old = read_grid(out) if (out/'grid.json').is_file() else None
+    union = lambda a, b: a + [v for v in b if v not in a]
+    if old and factor_names(old['factors']) == factor_names(new['factors']) and type(old['factors']) is type(new['factors']) \
+            and old['base'] == new['base'] and old.get('tied', {}) == new['tied']:
+        fs = ({k: union(v, new['factors'][k]) for k, v in old['factors'].items()} if isinstance(new['factors'], dict)
+              else union(old['factors'], new['factors']))
+        new = {**new, 'factors': fs, 'seeds': union(old['seeds'], new['seeds'])}
+    tmp = out/f".grid.{os.getpid()}.json"; tmp.write_text(json.dumps(new, indent=2) + '\n'); tmp.replace(out/'grid.json')   # whole or not at all
+    return new
+
+
 # %% ../nbs/16_studies.ipynb #64bd06c0
 def _drop_students(d:Path):
     "Remove a finished run's saved students and checkpoints, and its copies of BM25's and the teacher's runs (the same in every run); its reports and per-query scores stay."
@@ -174,9 +202,7 @@ def run_grid(out_dir:str|Path, # Folder of the study: one sub-folder per cell, o
     if not seeds or len(set(seeds)) < len(seeds): raise InputError(f"seeds must be distinct and at least one, got {seeds}")
     cells, names = grid(factors, base, tied), factor_names(factors)
     for c in cells: prepare(DistillConfig(**c))   # every check before any work
-    out = project_path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    (out/'grid.json').write_text(json.dumps(dict(factors={k: list(v) for k, v in factors.items()} if isinstance(factors, dict) else list(factors), base=base or {}, seeds=seeds, tied=tied or {}),
-                                            indent=2) + '\n')
+    out = project_path(out_dir); record_grid(out, factors, base, seeds, tied)
     runs = [(c, s) for s in seeds for c in cells]   # seed by seed: a study stopped early has every cell at least once
     todo = [(c, s) for c, s in runs if not _done(out/cell_name(c, names)/f"seed{s}", DistillConfig(**{**c, 'seed': s}), students=False)]
     print(f"{len(cells)} cells x {len(seeds)} seeds = {len(runs)} runs; {len(runs) - len(todo)} finished before, {len(todo)} to run")
@@ -237,7 +263,7 @@ def grid_scores(out_dir:str|Path|Sequence, # A folder written by `run_grid`, or 
                ) -> pd.DataFrame:
     "Per-query nDCG@10 of every finished run: the factors (and `settings`), seed, set, system, qid and nDCG@10."
     if not isinstance(out_dir, (str, Path)): return pd.concat([grid_scores(d, settings) for d in out_dir], ignore_index=True)
-    out = project_path(out_dir); g = json.loads((out/'grid.json').read_text()); names = factor_names(g['factors'])
+    out = project_path(out_dir); g = read_grid(out); names = factor_names(g['factors'])
     parts = []
     for c in grid(g['factors'], g['base'], g.get('tied')):
         for s in g['seeds']:
@@ -249,7 +275,7 @@ def grid_scores(out_dir:str|Path|Sequence, # A folder written by `run_grid`, or 
 # %% ../nbs/16_studies.ipynb #ad7d2dad
 def _run_infos(out_dir:str|Path):
     "(the cell's factor values, seed, run_info, path) of every finished run of a grid, in grid order."
-    out = project_path(out_dir); g = json.loads((out/'grid.json').read_text()); names = factor_names(g['factors'])
+    out = project_path(out_dir); g = read_grid(out); names = factor_names(g['factors'])
     found = [({k: c[k] for k in names}, s, json.loads(f.read_text()), f) for c in grid(g['factors'], g['base'], g.get('tied')) for s in g['seeds']
              if (f := out/cell_name(c, names)/f"seed{s}"/'run_info.json').is_file()]
     if not found: raise InputError("no finished run yet (no run_info.json)", path=out)
