@@ -46,7 +46,7 @@ def test_objectives_smoke(tmp_path, data_root):
     assert 'to run' not in (tmp_path/'report.ipynb').read_text() and (out/'dl'/'table.csv').is_file()   # tables only, no run started
 
 def test_sampling_study_smoke(tmp_path, data_root):
-    "The sampling-study runner on a tiny grid: two samplers, one k, one seed, two steps; tests, diagnostics and plots; a second run trains nothing."
+    "The sampling-study runner on a tiny grid: two samplers, one k, one seed, two steps; tests, diagnostics and plots; a slice run again trains nothing and reports the whole grid."
     out = tmp_path/'ss'
     params = dict(out_dir=str(out), samplers='stratified,topk', ks='2', seeds='42', transfers='dl', max_steps=2, batch_size=4, rounds=1,
                   eval_sets='dl19-rerank')
@@ -62,8 +62,10 @@ def test_sampling_study_smoke(tmp_path, data_root):
     sv = pd.read_csv(out/'dl'/'stats_vs_quality.csv')
     assert list(sv.diagnostic) == ['var_ratio', 'H_gap'] and (sv.cells == 2).all()
     assert (out/'dl'/'samplers.png').stat().st_size > 0 and (out/'dl'/'ndcg_vs_stats.png').stat().st_size > 0
-    pm.execute_notebook(nb, str(tmp_path/'again.ipynb'), parameters=params, progress_bar=False, kernel_name='python3')
-    assert (tmp_path/'again.ipynb').read_text().count(' 0 to run') == 1
+    pm.execute_notebook(nb, str(tmp_path/'again.ipynb'), parameters={**params, 'samplers': 'topk'}, progress_bar=False, kernel_name='python3')
+    assert (tmp_path/'again.ipynb').read_text().count(' 0 to run') == 1   # a slice of the grid, finished: nothing runs
+    tb2, ts2 = pd.read_csv(out/'dl'/'table.csv'), pd.read_csv(out/'dl'/'tests.csv')   # and its report still covers the whole grid
+    assert sorted(tb2.sampler) == ['stratified', 'topk'] and list(ts2.a) == ['sampler=stratified k=2'] and list(ts2.b) == ['sampler=topk k=2']
 
 def test_teacher_free_smoke(tmp_path, data_root):
     "The teacher-free margins experiment on a tiny grid: two margins tuned on dev, both arms, one seed, two steps."
@@ -137,5 +139,7 @@ def test_online_smoke(tmp_path, data_root):
     assert not (out/'candidates-10_fresh-1'/'seed42'/'run'/'stage0'/'last').exists()                     # checkpoints dropped, reports kept
     ts = pd.read_csv(out/'tests.csv'); assert len(ts) == 1 and ts.a[0].startswith('online')
     assert (out/'online.png').stat().st_size > 0
-    pm.execute_notebook(nb, str(tmp_path/'again.ipynb'), parameters=params, progress_bar=False, kernel_name='python3')
-    assert (tmp_path/'again.ipynb').read_text().count(' 0 to run') == 1
+    pm.execute_notebook(nb, str(tmp_path/'again.ipynb'), parameters={**params, 'samplers': 'topk'}, progress_bar=False, kernel_name='python3')
+    assert (tmp_path/'again.ipynb').read_text().count(' 0 to run') == 1   # a slice of the grid, finished: nothing runs
+    tb2, ts2 = pd.read_csv(out/'dl'/'table.csv'), pd.read_csv(out/'dl'/'tests.csv')   # and its report still covers the whole grid
+    assert sorted(tb2.sampler) == ['stratified', 'topk'] and list(ts2.a) == ['sampler=stratified k=2'] and list(ts2.b) == ['sampler=topk k=2']
