@@ -139,7 +139,5 @@ def test_online_smoke(tmp_path, data_root):
     assert not (out/'candidates-10_fresh-1'/'seed42'/'run'/'stage0'/'last').exists()                     # checkpoints dropped, reports kept
     ts = pd.read_csv(out/'tests.csv'); assert len(ts) == 1 and ts.a[0].startswith('online')
     assert (out/'online.png').stat().st_size > 0
-    pm.execute_notebook(nb, str(tmp_path/'again.ipynb'), parameters={**params, 'samplers': 'topk'}, progress_bar=False, kernel_name='python3')
-    assert (tmp_path/'again.ipynb').read_text().count(' 0 to run') == 1   # a slice of the grid, finished: nothing runs
-    tb2, ts2 = pd.read_csv(out/'dl'/'table.csv'), pd.read_csv(out/'dl'/'tests.csv')   # and its report still covers the whole grid
-    assert sorted(tb2.sampler) == ['stratified', 'topk'] and list(ts2.a) == ['sampler=stratified k=2'] and list(ts2.b) == ['sampler=topk k=2']
+    pm.execute_notebook(nb, str(tmp_path/'again.ipynb'), parameters=params, progress_bar=False, kernel_name='python3')
+    assert (tmp_path/'again.ipynb').read_text().count(' 0 to run') == 1
