@@ -158,7 +158,8 @@ def read_grid(out_dir:str|Path # A folder written by `run_grid`
     "The grid recorded in a study folder: its factors, shared settings (`base`), seeds and tied settings."
     f = project_path(out_dir)/'grid.json'
     if not f.is_file(): raise InputError("no grid.json here: not a folder written by `run_grid`", path=f)
-    return json.loads(f.read_text())
+    try: return json.loads(f.read_text())
+    except json.JSONDecodeError as e: raise InputError(f"not a grid record: {e.msg}", path=f, line=e.lineno) from None
 
 def record_grid(out_dir:str|Path, # Folder of the study
                 factors:dict[str, Sequence]|Sequence[dict], # Setting -> its values, or a list of arms (see `grid`)
@@ -168,7 +169,7 @@ def record_grid(out_dir:str|Path, # Folder of the study
                ) -> dict:
     "Write `grid.json`: a slice of the grid recorded there widens it to the union of both; another grid replaces it. Returns the record."
     out = project_path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    new = json.loads(json.dumps(dict(factors=dict(factors) if isinstance(factors, dict) else list(factors), base=base or {}, seeds=list(seeds), tied=tied or {})))
+    new = json.loads(json.dumps(dict(factors={k: list(v) for k, v in factors.items()} if isinstance(factors, dict) else list(factors), base=base or {}, seeds=list(seeds), tied=tied or {})))
     old = read_grid(out) if (out/'grid.json').is_file() else None
     union = lambda a, b: a + [v for v in b if v not in a]
     if old and factor_names(old['factors']) == factor_names(new['factors']) and type(old['factors']) is type(new['factors']) \
@@ -178,7 +179,6 @@ def record_grid(out_dir:str|Path, # Folder of the study
         new = {**new, 'factors': fs, 'seeds': union(old['seeds'], new['seeds'])}
     tmp = out/f".grid.{os.getpid()}.json"; tmp.write_text(json.dumps(new, indent=2) + '\n'); tmp.replace(out/'grid.json')   # whole or not at all
     return new
-
 
 # %% ../nbs/16_studies.ipynb #64bd06c0
 def _drop_students(d:Path):
