@@ -17,9 +17,9 @@ from .pipeline import (DistillConfig, EVAL_SETS, PER_QUERY, _done, distill, eval
                            student_kind, training_groups, dev_sets, can_index)
 
 # %% auto #0
-__all__ = ['factor_names', 'grid', 'cell_name', 'run_plan', 'probe', 'estimate_cost', 'read_grid', 'record_grid', 'run_grid',
-           'grid_tests', 'grid_table', 'grid_scores', 'grid_dev', 'best_on_dev', 'plot_cells', 'grid_group_stats',
-           'stats_vs_quality', 'plot_vs_stats']
+__all__ = ['factor_names', 'grid', 'cell_name', 'run_plan', 'probe', 'estimate_cost', 'read_grid', 'record_grid', 'estimate_grid',
+           'run_grid', 'grid_tests', 'grid_table', 'grid_scores', 'grid_dev', 'best_on_dev', 'plot_cells',
+           'grid_group_stats', 'stats_vs_quality', 'plot_vs_stats']
 
 # %% ../nbs/16_studies.ipynb #63b1ae29
 def factor_names(factors:dict|Sequence[dict] # A grid's factors: {setting: values}, or a list of arms
@@ -180,6 +180,23 @@ def record_grid(out_dir:str|Path, # Folder of the study
     tmp = out/f".grid.{os.getpid()}.json"; tmp.write_text(json.dumps(new, indent=2) + '\n'); tmp.replace(out/'grid.json')   # whole or not at all
     return new
 
+# %% ../nbs/16_studies.ipynb #e57a1d02
+def estimate_grid(out_dir:str|Path, # A folder written by `run_grid` (its grid.json)
+                  here:dict|None=None, # Cell name -> runs of this call, the column `this_call`; None: 0 each
+                  probes:dict|None=None # Probe results by `_cost_key`, reused (see `estimate_cost`)
+                 ) -> pd.DataFrame:
+    "The estimated cost of every run left of the grid recorded in `out_dir`, calibrated by its finished runs; `this_call`: a slice's share of them."
+    out = project_path(out_dir); g = read_grid(out); names = factor_names(g['factors']); cells = grid(g['factors'], g['base'], g.get('tied'))
+    left, fin = {}, []
+    for s in g['seeds']:
+        for c in cells:
+            d, n = out/cell_name(c, names)/f"seed{s}", cell_name(c, names)
+            if _done(d, DistillConfig(**{**c, 'seed': s}), students=False): fin.append((c, json.loads((d/'run_info.json').read_text())['timings']['total_s']))
+            else: left[n] = left.get(n, 0) + 1
+    if not left: return pd.DataFrame(columns=['runs', 'hours', 'this_call'], index=pd.Index([], name='cell'))
+    est = estimate_cost([c for c in cells if cell_name(c, names) in left], g['seeds'], names, probes, runs_left=left, finished=fin)
+    return est.assign(this_call=[(here or {}).get(n, 0) for n in est.index])
+
 # %% ../nbs/16_studies.ipynb #64bd06c0
 def _drop_students(d:Path):
     "Remove a finished run's saved students and checkpoints, and its copies of BM25's and the teacher's runs (the same in every run); its reports and per-query scores stay."
@@ -206,12 +223,12 @@ def run_grid(out_dir:str|Path, # Folder of the study: one sub-folder per cell, o
     runs = [(c, s) for s in seeds for c in cells]   # seed by seed: a study stopped early has every cell at least once
     todo = [(c, s) for c, s in runs if not _done(out/cell_name(c, names)/f"seed{s}", DistillConfig(**{**c, 'seed': s}), students=False)]
     print(f"{len(cells)} cells x {len(seeds)} seeds = {len(runs)} runs; {len(runs) - len(todo)} finished before, {len(todo)} to run")
-    if estimate and todo:
-        left = [c for c in cells if any(c is x for x, _ in todo)]
-        fin = [(c, json.loads((out/cell_name(c, names)/f"seed{s}"/'run_info.json').read_text())['timings']['total_s'])
-               for c, s in runs if not any(c is x and s == y for x, y in todo)]
-        est = estimate_cost(left, seeds, names, runs_left={cell_name(c, names): sum(c is x for x, _ in todo) for c in left}, finished=fin)
-        est.to_csv(out/'estimate.csv'); print(est.to_string()); print(f"estimated: {est.hours.sum():.2f} h on this machine (the {len(todo)} runs left)")
+    if estimate and todo:   # every run left of the recorded grid, this call's share in `this_call`
+        here = {}
+        for c, _ in todo: here[cell_name(c, names)] = here.get(cell_name(c, names), 0) + 1
+        est = estimate_grid(out, here); est.to_csv(out/'estimate.csv'); print(est.to_string())
+        print(f"estimated on this machine: {(est.hours / est.runs * est.this_call).sum():.2f} h for the {len(todo)} runs of this call, "
+              f"{est.hours.sum():.2f} h for the {est.runs.sum()} runs left of the recorded grid")
     state = []
     for c, s in tqdm(runs, desc='runs', disable=not progress):
         d = out/cell_name(c, names)/f"seed{s}"; cfg = DistillConfig(**{**c, 'seed': s})

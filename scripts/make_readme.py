@@ -218,10 +218,13 @@ def sampling_table():
         read = lambda f, cols: pd.read_csv(d/f) if (d/f).stat().st_size > 1 else pd.DataFrame(columns=cols)   # a grid with one cell has no test
         ts, sv = read('tests.csv', ['a', 'b', 'set', 'delta', 'p_holm']), read('stats_vs_quality.csv', ['set', 'diagnostic', 'rho', 'p', 'cells'])
         gs = pd.read_csv(d/'group_stats.csv', dtype={'k': str}).groupby(['sampler', 'k'])[['var_ratio', 'H_gap', 'best_step']].mean()
-        m = json.loads(next(d.glob('*/seed*/metrics.json')).read_text())
-        sets = [e for e in m if e in set(tb.set)]
-        ref = '; '.join(f"{e}{' (in domain)' if e == home else ''}: BM25 {m[e]['BM25']['nDCG@10']:.4f}, the student before training "
-                        f"{m[e]['student before']['nDCG@10']:.4f}" for e in sets)
+        infos = [json.loads(f.read_text()) for f in sorted(d.glob('*/seed*/run_info.json'))]
+        m = infos[0]['metrics']; sets = [e for e in m if e in set(tb.set)]
+        def before(e):   # the untrained student, per precision of the runs (bf16 and fp32 machines differ in the 4th decimal)
+            by = {}
+            for r in infos: by.setdefault(r['settings']['precision'], []).append(r['metrics'][e]['student before']['nDCG@10'])
+            return ' / '.join(f"{min(v):.4f}{'' if f'{min(v):.4f}' == f'{max(v):.4f}' else f'–{max(v):.4f}'} ({p})" for p, v in sorted(by.items()))
+        ref = '; '.join(f"{e}{' (in domain)' if e == home else ''}: BM25 {m[e]['BM25']['nDCG@10']:.4f}, the student before training {before(e)}" for e in sets)
         rows = ["| sampler | k | " + ' | '.join(sets) + " | variance ratio | entropy gap | step chosen |", "|---|---:|" + "---:|" * (len(sets) + 3)]
         for smp in g['factors']['sampler']:
             for k in map(str, g['factors']['k']):
