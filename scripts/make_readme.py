@@ -234,8 +234,13 @@ def sampling_table():
                 q = gs.loc[(smp, k)]
                 rows.append(f"| `{smp}` | {k} | " + ' | '.join(cells) + f" | {q.var_ratio:.3f} | {q.H_gap:+.3f} | {q.best_step:.0f} |")
         sig = ts[ts.p_holm < 0.05]
-        tests = ["| a | b | set | Δ nDCG@10 | p (Holm) |", "|---|---|---|---:|---:|"] + [
-            f"| {r.a} | {r.b} | {r.set} | {r.delta:+.4f} {'▲' if r.delta > 0 else '▼'} | {_p(r.p_holm)} |" for _, r in sig.iterrows()]
+        # every test, as a matrix: Δ (a − b) with its 95% interval, so "at least as good" can be read off where nothing is significant
+        tests = ["| a − b | " + ' | '.join(sets) + " |", "|---|" + "---:|" * len(sets)]
+        for (a, b), r in ts.groupby(['a', 'b'], sort=False):
+            r = r.set_index('set')
+            tests.append(f"| {a.split('=')[1].split()[0]} − {b.replace('sampler=', '')} | " + ' | '.join(
+                (f"{'**' if r.p_holm[e] < 0.05 else ''}{r.delta[e]:+.3f}{'**' if r.p_holm[e] < 0.05 else ''} [{r.ci_low[e]:+.3f}, {r.ci_high[e]:+.3f}]"
+                 if e in r.index else '') for e in sets) + " |")
         cor = ["| set | diagnostic | Spearman ρ | p | cells |", "|---|---|---:|---:|---:|"] + [
             f"| {r.set} | {r.diagnostic} | {r.rho:+.3f} | {r.p:.3g} | {int(r.cells)} |" for _, r in sv.dropna(subset=['rho']).iterrows()]
         total = len(g['seeds']) * math.prod(len(v) for v in g['factors'].values()); done = len(list(d.glob('*/seed*/run_info.json')))
@@ -250,7 +255,7 @@ def sampling_table():
                      f"over seeds (seeds in brackets), and what the cell's training groups kept of the teacher's scores (mean over seeds); "
                      f"for reference, {ref}.\n\n" + '\n'.join(rows)
                      + f"\n\n`{g['factors']['sampler'][0]}` against each other sampler at the same k: {len(ts)} paired t-tests over queries "
-                       f"(seeds averaged), Holm-corrected; {len(sig)} significant" + (':\n\n' + '\n'.join(tests) if len(sig) else '.')
+                       f"(seeds averaged), Holm-corrected, {len(sig)} significant (in bold); Δ nDCG@10 and its 95% interval (before correction):\n\n" + '\n'.join(tests)
                      + "\n\nDoes what the groups keep predict the student? Rank correlation across cells of the mean nDCG@10 with the groups' "
                        "variance ratio and entropy gap:\n\n" + '\n'.join(cor))
     if not parts: sys.exit("outputs/sampling_study/*/table.csv are missing: the README's sampling-study table is generated from them")
