@@ -181,18 +181,23 @@ def record_grid(out_dir:str|Path, # Folder of the study
     return new
 
 # %% ../nbs/16_studies.ipynb #e57a1d02
+def _grid_left(out:Path) -> tuple[dict, list]:
+    "Runs left of the grid recorded in `out` (cell name -> count), and (cell settings, seconds) of its finished runs."
+    g = read_grid(out); names = factor_names(g['factors']); left, fin = {}, []
+    for s in g['seeds']:
+        for c in grid(g['factors'], g['base'], g.get('tied')):
+            d, n = out/cell_name(c, names)/f"seed{s}", cell_name(c, names)
+            if _done(d, DistillConfig(**{**c, 'seed': s}), students=False): fin.append((c, json.loads((d/'run_info.json').read_text())['timings']['total_s']))
+            else: left[n] = left.get(n, 0) + 1
+    return left, fin
+
 def estimate_grid(out_dir:str|Path, # A folder written by `run_grid` (its grid.json)
                   here:dict|None=None, # Cell name -> runs of this call, the column `this_call`; None: 0 each
                   probes:dict|None=None # Probe results by `_cost_key`, reused (see `estimate_cost`)
                  ) -> pd.DataFrame:
     "The estimated cost of every run left of the grid recorded in `out_dir`, calibrated by its finished runs; `this_call`: a slice's share of them."
     out = project_path(out_dir); g = read_grid(out); names = factor_names(g['factors']); cells = grid(g['factors'], g['base'], g.get('tied'))
-    left, fin = {}, []
-    for s in g['seeds']:
-        for c in cells:
-            d, n = out/cell_name(c, names)/f"seed{s}", cell_name(c, names)
-            if _done(d, DistillConfig(**{**c, 'seed': s}), students=False): fin.append((c, json.loads((d/'run_info.json').read_text())['timings']['total_s']))
-            else: left[n] = left.get(n, 0) + 1
+    left, fin = _grid_left(out)
     if not left: return pd.DataFrame(columns=['runs', 'hours', 'this_call'], index=pd.Index([], name='cell'))
     est = estimate_cost([c for c in cells if cell_name(c, names) in left], g['seeds'], names, probes, runs_left=left, finished=fin)
     return est.assign(this_call=[(here or {}).get(n, 0) for n in est.index])
@@ -229,6 +234,7 @@ def run_grid(out_dir:str|Path, # Folder of the study: one sub-folder per cell, o
         est = estimate_grid(out, here); est.to_csv(out/'estimate.csv'); print(est.to_string())
         print(f"estimated on this machine: {(est.hours / est.runs * est.this_call).sum():.2f} h for the {len(todo)} runs of this call, "
               f"{est.hours.sum():.2f} h for the {est.runs.sum()} runs left of the recorded grid")
+    elif estimate and not _grid_left(out)[0]: estimate_grid(out).to_csv(out/'estimate.csv')   # the grid is complete: no estimate left standing
     state = []
     for c, s in tqdm(runs, desc='runs', disable=not progress):
         d = out/cell_name(c, names)/f"seed{s}"; cfg = DistillConfig(**{**c, 'seed': s})
