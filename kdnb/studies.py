@@ -17,9 +17,9 @@ from .pipeline import (DistillConfig, EVAL_SETS, PER_QUERY, _done, distill, eval
                            student_kind, training_groups, dev_sets, can_index)
 
 # %% auto #0
-__all__ = ['factor_names', 'grid', 'cell_name', 'run_plan', 'probe', 'estimate_cost', 'read_grid', 'record_grid', 'estimate_grid',
-           'run_grid', 'grid_tests', 'grid_table', 'grid_scores', 'grid_dev', 'best_on_dev', 'plot_cells',
-           'grid_group_stats', 'stats_vs_quality', 'plot_vs_stats']
+__all__ = ['TRANSFER_SETS', 'factor_names', 'grid', 'cell_name', 'transfer_plans', 'run_plan', 'probe', 'estimate_cost',
+           'read_grid', 'record_grid', 'estimate_grid', 'run_grid', 'grid_tests', 'grid_table', 'grid_scores',
+           'grid_dev', 'best_on_dev', 'plot_cells', 'grid_group_stats', 'stats_vs_quality', 'plot_vs_stats']
 
 # %% ../nbs/16_studies.ipynb #63b1ae29
 def factor_names(factors:dict|Sequence[dict] # A grid's factors: {setting: values}, or a list of arms
@@ -57,6 +57,20 @@ def cell_name(cell:dict, # A cell from `grid`
     "The cell's folder name: its factors' values, `name-value` joined by `_`, safe as a path."
     safe = lambda v: re.sub(r'[^A-Za-z0-9.+-]+', '-', str(v)).strip('-') or 'none'
     return '_'.join(f"{k}-{safe(cell[k])}" for k in factors)
+
+# %% ../nbs/16_studies.ipynb #7f3c2a02
+TRANSFER_SETS = {'scifact': dict(train='scifact-train-bm25', dev='scifact-train-bm25,dl21-bm25'),
+                 'dl': dict(train='dl21-bm25,dl22-bm25', dev='dl21-bm25')}   # the studies' transfer sets: keys trained on, and dev
+
+def transfer_plans(transfers:str|Sequence[str], # Names in `TRANSFER_SETS`, comma-separated or a list
+                   base:dict, # Settings shared by every transfer set
+                   regimes:dict|None=None, # Transfer set -> the study's own settings for it (steps, loss, test sets)
+                   **over # Settings that replace the regime's; a falsy value keeps the regime's
+                  ) -> dict[str, dict]:
+    "Each transfer set's settings in a study: `base`, its keys, the study's regime for it, then `over`."
+    names = [t.strip() for t in transfers.split(',')] if isinstance(transfers, str) else list(transfers)
+    if bad := [t for t in names if t not in TRANSFER_SETS]: raise InputError(f"unknown transfer set {bad[0]!r}; known: {', '.join(TRANSFER_SETS)}")
+    return {t: {**base, **TRANSFER_SETS[t], **(regimes or {}).get(t, {}), **{k: v for k, v in over.items() if v}} for t in names}
 
 # %% ../nbs/16_studies.ipynb #e1d0081e
 @functools.lru_cache(maxsize=None)
