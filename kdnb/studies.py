@@ -147,20 +147,20 @@ def estimate_cost(cells:list[dict], # From `grid`
                   factors:Sequence[str]=(), # The factors, to name the cells
                   probes:dict|None=None, # Probe results by `_cost_key`, reused (filled as it goes)
                   runs_left:dict|None=None, # Cell name -> runs still to do; None: every seed
-                  finished:Sequence[tuple[dict, float]]=() # (cell settings, measured seconds) of finished runs: they calibrate the probe of their cost key
+                  finished:Sequence[tuple[dict, float]]=() # (cell settings, measured seconds) of finished runs: they calibrate the probe of their cost key, or of any
                  ) -> pd.DataFrame:
-    "Estimated hours of every cell (its runs left), from its run plan and a probe of its student on this machine, scaled by what finished runs of the same cost key took; an online round's teacher calls (`teacher_pairs`, at most) are not in the hours."
+    "Estimated hours of every cell (its runs left), from its run plan and a probe of its student on this machine, scaled by what finished runs of the same cost key (else of any) took; an online round's teacher calls (`teacher_pairs`, at most) are not in the hours."
     probes = {} if probes is None else probes; rows = []
     def predicted(c):   # (key, plan, probe, seconds of one run by the probe)
         cfg = DistillConfig(**c); plan, key = run_plan(cfg), _cost_key(cfg)
         if key not in probes: probes[key] = probe(cfg)
         pr = probes[key]
         return key, plan, pr, plan['steps'] * pr['step_s'] + (plan['dev_items'] + plan['test_items']) / pr['items_per_s']
-    keys, ratios = {_cost_key(DistillConfig(**c)) for c in cells}, {}
-    for c, secs in finished:
-        if (k := _cost_key(DistillConfig(**c))) in keys: ratios.setdefault(k, []).append(secs / predicted(c)[3])
-    for c in cells:
-        key, plan, pr, s = predicted(c); f = float(np.median(ratios[key])) if key in ratios else 1.0   # the median: a run slowed once (a paused machine) does not skew it
+    ratios = {}
+    for c, secs in finished: ratios.setdefault(_cost_key(DistillConfig(**c)), []).append(secs / predicted(c)[3])
+    every = [r for v in ratios.values() for r in v]
+    for c in cells:   # the median: a run slowed once (a paused machine) does not skew it
+        key, plan, pr, s = predicted(c); f = float(np.median(ratios.get(key) or every or [1.0]))
         name = cell_name(c, factors) if factors else str(len(rows)); n = len(seeds) if runs_left is None else runs_left.get(name, len(seeds))
         rows.append(dict(cell=name, **plan, step_s=round(pr['step_s'], 2), items_per_s=round(pr['items_per_s']), calibration=round(f, 2),
                          runs=n, hours=round(s * f * n / 3600, 2)))
