@@ -18,8 +18,9 @@ from .pipeline import (DistillConfig, EVAL_SETS, PER_QUERY, _done, distill, eval
 
 # %% auto #0
 __all__ = ['TRANSFER_SETS', 'factor_names', 'grid', 'cell_name', 'transfer_plans', 'run_plan', 'probe', 'estimate_cost',
-           'read_grid', 'record_grid', 'estimate_grid', 'run_grid', 'grid_tests', 'grid_table', 'grid_scores',
-           'grid_dev', 'best_on_dev', 'plot_cells', 'grid_group_stats', 'stats_vs_quality', 'plot_vs_stats']
+           'read_grid', 'record_grid', 'estimate_grid', 'run_grid', 'run_left', 'grid_tests', 'grid_table',
+           'grid_scores', 'grid_dev', 'best_on_dev', 'plot_cells', 'grid_group_stats', 'stats_vs_quality',
+           'plot_vs_stats']
 
 # %% ../nbs/16_studies.ipynb #63b1ae29
 def factor_names(factors:dict|Sequence[dict] # A grid's factors: {setting: values}, or a list of arms
@@ -258,6 +259,25 @@ def run_grid(out_dir:str|Path, # Folder of the study: one sub-folder per cell, o
             state.append(dict(cell=cell_name(c, names), seed=s, ran_s=round(time.perf_counter() - t0)))
         else: state.append(dict(cell=cell_name(c, names), seed=s, ran_s=None))
     return pd.DataFrame(state)
+
+# %% ../nbs/16_studies.ipynb #8a4d1e02
+def run_left(out_dir:str|Path, # A folder written by `run_grid` (its grid.json)
+             only:dict|None=None, # Factor -> the values to run, a slice of the recorded grid; None: every cell
+             seeds:str|Sequence[int]|None=None, # Some of the recorded seeds; None: all of them
+             keep_students:bool=False, # Keep each run's saved students
+             progress:bool=True # Show progress bars
+            ) -> pd.DataFrame:
+    "Run what is left of the grid recorded in `out_dir` (or of a slice of it) with the recorded settings; returns `run_grid`'s state."
+    g, f = read_grid(out_dir), project_path(out_dir)/'grid.json'; fs = g['factors']; names, only = factor_names(fs), only or {}
+    has = {n: fs[n] if isinstance(fs, dict) else [a[n] for a in fs] for n in names}
+    for k, vs in only.items():
+        if k not in names: raise InputError(f"{k!r} is not a factor of the recorded grid; its factors: {', '.join(names)}", path=f)
+        if miss := [v for v in vs if str(v) not in map(str, has[k])]: raise InputError(f"{k}={miss[0]!r} is not in the recorded grid; it has {has[k]}", path=f)
+    keep = lambda k, v: k not in only or str(v) in map(str, only[k])
+    fs = {k: [v for v in vs if keep(k, v)] for k, vs in fs.items()} if isinstance(fs, dict) else [a for a in fs if all(keep(k, v) for k, v in a.items())]
+    seeds = g['seeds'] if seeds is None else [int(s) for s in (str(seeds).split(',') if isinstance(seeds, (str, int)) else seeds)]
+    if miss := [s for s in seeds if s not in g['seeds']]: raise InputError(f"seed {miss[0]} is not in the recorded grid; it has {g['seeds']}", path=f)
+    return run_grid(out_dir, fs, g['base'], seeds, g.get('tied') or None, keep_students, progress=progress)
 
 # %% ../nbs/16_studies.ipynb #a54364ca
 def grid_tests(scores:pd.DataFrame, # From `grid_scores`

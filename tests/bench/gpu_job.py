@@ -18,6 +18,12 @@ The ColBERT student's three seeds (issue 11; about 5 hours a seed on one core of
     python3 tests/bench/gpu_job.py run .gjob $OUT --outputs outputs/colbert --code "from kdnb.pipeline import distill_seeds;
       distill_seeds('outputs/colbert', '42,43,44', student='answerai-colbert-small-v1', alphas='0,0.5,0.8,1', rounds=2, lr=3e-5,
                     passage_max_len=180, eval_sets='scifact-full,dl19-rerank,dl19-full', progress=False)"
+
+What is left of a study, e.g. the sampling study's k = 16 on SciFact-train (issue 13; about 2.5 hours a run on one core here),
+from its recorded grid alone (pack with `--models paraphrase-MiniLM-L3-v2 --keys scifact-train-bm25,dl21-bm25,dl19-bm25`); then, here,
+unpack and `papermill nbs/experiments/sampling_study.ipynb /tmp/r.ipynb -p report_only True --cwd nbs/experiments`:
+    python3 tests/bench/gpu_job.py run .gjob $OUT --outputs outputs/sampling_study --code "from kdnb.studies import run_left;
+      run_left('outputs/sampling_study/scifact', {'k': [16]}, progress=False)"
 """
 import argparse, os, subprocess, sys, tarfile, tempfile
 from pathlib import Path
