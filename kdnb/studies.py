@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
-from .core import InputError, project_path
+from .core import InputError, get_dtype, precision_name, project_path
 from .pipeline import (DistillConfig, EVAL_SETS, PER_QUERY, _done, distill, eval_sets, key_pool, make_student, prepare,
                            train_student, taught_vectors, train_config,
                            student_kind, training_groups, dev_sets, can_index)
@@ -197,12 +197,13 @@ def record_grid(out_dir:str|Path, # Folder of the study
 
 # %% ../nbs/16_studies.ipynb #e57a1d02
 def _grid_left(out:Path) -> tuple[dict, list]:
-    "Runs left of the grid recorded in `out` (cell name -> count), and (cell settings, seconds) of its finished runs."
+    "Runs left of the grid recorded in `out` (cell name -> count), and (cell settings, seconds, precision) of its finished runs."
     g = read_grid(out); names = factor_names(g['factors']); left, fin = {}, []
     for s in g['seeds']:
         for c in grid(g['factors'], g['base'], g.get('tied')):
             d, n = out/cell_name(c, names)/f"seed{s}", cell_name(c, names)
-            if _done(d, DistillConfig(**{**c, 'seed': s}), students=False): fin.append((c, json.loads((d/'run_info.json').read_text())['timings']['total_s']))
+            if _done(d, DistillConfig(**{**c, 'seed': s}), students=False):
+                r = json.loads((d/'run_info.json').read_text()); fin.append((c, r['timings']['total_s'], r.get('settings', {}).get('precision')))
             else: left[n] = left.get(n, 0) + 1
     return left, fin
 
@@ -210,11 +211,13 @@ def estimate_grid(out_dir:str|Path, # A folder written by `run_grid` (its grid.j
                   here:dict|None=None, # Cell name -> runs of this call, the column `this_call`; None: 0 each
                   probes:dict|None=None # Probe results by `_cost_key`, reused (see `estimate_cost`)
                  ) -> pd.DataFrame:
-    "The estimated cost of every run left of the grid recorded in `out_dir`, calibrated by its finished runs; `this_call`: a slice's share of them."
+    "The estimated cost of every run left of the grid recorded in `out_dir`, calibrated by its finished runs in this machine's precision; `this_call`: a slice's share of them."
     out = project_path(out_dir); g = read_grid(out); names = factor_names(g['factors']); cells = grid(g['factors'], g['base'], g.get('tied'))
     left, fin = _grid_left(out)
     if not left: return pd.DataFrame(columns=['runs', 'hours', 'this_call'], index=pd.Index([], name='cell'))
-    est = estimate_cost([c for c in cells if cell_name(c, names) in left], g['seeds'], names, probes, runs_left=left, finished=fin)
+    here_p = lambda c: precision_name(get_dtype(c.get('precision')))   # what a run of this cell computes in, on this machine
+    est = estimate_cost([c for c in cells if cell_name(c, names) in left], g['seeds'], names, probes, runs_left=left,
+                        finished=[(c, s) for c, s, p in fin if p == here_p(c)])
     return est.assign(this_call=[(here or {}).get(n, 0) for n in est.index])
 
 # %% ../nbs/16_studies.ipynb #64bd06c0
