@@ -245,13 +245,17 @@ def sampling_table():
             f"| {r.set} | {r.diagnostic} | {r.rho:+.3f} | {r.p:.3g} | {int(r.cells)} |" for _, r in sv.dropna(subset=['rho']).iterrows()]
         total = len(g['seeds']) * math.prod(len(v) for v in g['factors'].values()); done = len(list(d.glob('*/seed*/run_info.json')))
         b, steps = g['base'], pd.read_csv(d/'group_stats.csv').best_step
+        est = read('estimate.csv', ['runs', 'hours'])   # what is left, as the last slice (or run_left) estimated it
+        left = '' if done == total else (' (it runs seed by seed and resumes where it stopped' + (
+            f"; the {int(est.runs.sum())} runs left are estimated at {est.hours.sum():.0f} hours one after another on the machine that "
+            f"last estimated them, `estimate.csv`)" if len(est) else ')'))
         tune = base/f"{d.name}_tune"/'dev.csv'   # the trials that chose this transfer set's regime, on dev
         tuned = '' if not tune.is_file() else (f" The regime was chosen on dev, seed 42, k = 4 (`{tune.relative_to(root)}`):\n\n"
                                                + pd.read_csv(tune).to_markdown(index=False) + "\n\n")
         parts.append(f"**Trained on {name}** (`outputs/sampling_study/{d.name}/`; plots `samplers.png`, `ndcg_vs_stats.png`), `{b['loss']}` at lr {b['lr']:g}, "
                      f"{b['epochs']} epoch{'s' if b['epochs'] > 1 else ''} of {b['rounds']} groups per query; dev kept the student before training (step 0) in "
                      f"{int((steps == 0).sum())} of {len(steps)} runs.{tuned or ' '}"
-                     f"{done} of the grid's {total} runs finished{' (it runs seed by seed and resumes where it stopped)' if done < total else ''}. nDCG@10, mean ± sd "
+                     f"{done} of the grid's {total} runs finished{left}. nDCG@10, mean ± sd "
                      f"over seeds (seeds in brackets), and what the cell's training groups kept of the teacher's scores (mean over seeds); "
                      f"for reference, {ref}.\n\n" + '\n'.join(rows)
                      + f"\n\n`{g['factors']['sampler'][0]}` against each other sampler at the same k: {len(ts)} paired t-tests over queries "
