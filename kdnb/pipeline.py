@@ -22,8 +22,8 @@ __all__ = ['EVAL_SETS', 'ZOO_STUDENT', 'SEARCH', 'POSITIVES', 'TEACHER', 'GUARD'
            'cached_rerank', 'eval_matrix', 'interpolate', 'parse_alphas', 'guard_sets', 'choose_alpha',
            'interpolation_table', 'DistillConfig', 'check_student', 'dev_curve', 'taught_vectors', 'staged',
            'train_config', 'prepare', 'train_student', 'train_run', 'interpolated', 'distill', 'write_results',
-           'plot_gains', 'write_report', 'seed_table', 'seed_tests', 'distill_seeds', 'gain_table', 'gain_markdown',
-           'trial_settings', 'trials_table']
+           'plot_gains', 'write_report', 'seed_table', 'seed_tests', 'parse_seeds', 'distill_seeds', 'gain_table',
+           'gain_markdown', 'trial_settings', 'trials_table']
 
 # %% ../nbs/12_pipeline.ipynb #3eeeb8d3
 def named_key(name:str # A key of `KEYS`
@@ -775,6 +775,13 @@ def seed_tests(out:Path, # Folder of the `seed<N>/` runs
     return tests
 
 # %% ../nbs/12_pipeline.ipynb #b0184b73
+def parse_seeds(seeds:str|int|Sequence[int] # Comma-separated, one int (papermill passes '-p seeds 42' as one), or a list
+               ) -> list[int]:
+    "The seeds as distinct ints, at least one."
+    seeds = [int(s) for s in (str(seeds).split(',') if isinstance(seeds, (str, int)) else seeds)]
+    if not seeds or len(set(seeds)) < len(seeds): raise InputError(f"seeds must be distinct and at least one, got {seeds}")
+    return seeds
+
 def distill_seeds(out_dir:str|Path, # Folder: one run per seed in `seed<N>/`, the summary beside them
                   seeds:str|int|Sequence[int]='42,43,44', # Seeds (comma-separated, one int, or a list)
                   config:DistillConfig|None=None, # Settings; or pass them as keywords
@@ -783,8 +790,7 @@ def distill_seeds(out_dir:str|Path, # Folder: one run per seed in `seed<N>/`, th
                  ) -> dict:
     "`distill` once per seed (finished seeds are kept), then mean ± sd per set and paired tests on per-query means over seeds, Holm-corrected over the sets."
     base = DistillConfig(**{**asdict(config or DistillConfig()), **kw})
-    seeds = [int(s) for s in (str(seeds).split(',') if isinstance(seeds, (str, int)) else seeds)]   # papermill passes '-p seeds 42' as an int
-    if not seeds or len(set(seeds)) < len(seeds): raise InputError(f"seeds must be distinct and at least one, got {seeds}")
+    seeds = parse_seeds(seeds)
     out = project_path(out_dir); prepare(base)   # checks once, before any run
     times = {}
     for s in seeds:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 from .core import InputError, get_dtype, precision_name, project_path
-from .pipeline import (DistillConfig, EVAL_SETS, PER_QUERY, _done, distill, eval_sets, key_pool, make_student, prepare,
+from .pipeline import (DistillConfig, EVAL_SETS, PER_QUERY, _done, distill, parse_seeds, eval_sets, key_pool, make_student, prepare,
                            train_student, taught_vectors, train_config,
                            student_kind, training_groups, dev_sets, can_index)
 
@@ -238,8 +238,7 @@ def run_grid(out_dir:str|Path, # Folder of the study: one sub-folder per cell, o
              progress:bool=True # Show progress bars
             ) -> pd.DataFrame:
     "Run every cell of the grid once per seed, skipping finished runs; returns the state of every run."
-    seeds = [int(s) for s in (str(seeds).split(',') if isinstance(seeds, (str, int)) else seeds)]
-    if not seeds or len(set(seeds)) < len(seeds): raise InputError(f"seeds must be distinct and at least one, got {seeds}")
+    seeds = parse_seeds(seeds)
     cells, names = grid(factors, base, tied), factor_names(factors)
     for c in cells: prepare(DistillConfig(**c))   # every check before any work
     out = project_path(out_dir); record_grid(out, factors, base, seeds, tied)
@@ -278,7 +277,7 @@ def run_left(out_dir:str|Path, # A folder written by `run_grid` (its grid.json)
         if miss := [v for v in vs if str(v) not in map(str, has[k])]: raise InputError(f"{k}={miss[0]!r} is not in the recorded grid; it has {has[k]}", path=f)
     keep = lambda k, v: k not in only or str(v) in map(str, only[k])
     fs = {k: [v for v in vs if keep(k, v)] for k, vs in fs.items()} if isinstance(fs, dict) else [a for a in fs if all(keep(k, v) for k, v in a.items())]
-    seeds = g['seeds'] if seeds is None else [int(s) for s in (str(seeds).split(',') if isinstance(seeds, (str, int)) else seeds)]
+    seeds = g['seeds'] if seeds is None else parse_seeds(seeds)
     if miss := [s for s in seeds if s not in g['seeds']]: raise InputError(f"seed {miss[0]} is not in the recorded grid; it has {g['seeds']}", path=f)
     return run_grid(out_dir, fs, g['base'], seeds, g.get('tied') or None, keep_students, progress=progress)
 
