@@ -60,8 +60,8 @@ def cell_name(cell:dict, # A cell from `grid`
     return '_'.join(f"{k}-{safe(cell[k])}" for k in factors)
 
 # %% ../nbs/16_studies.ipynb #7f3c2a02
-TRANSFER_SETS = {'scifact': dict(train='scifact-train-bm25', dev='scifact-train-bm25,dl21-bm25'),
-                 'dl': dict(train='dl21-bm25,dl22-bm25', dev='dl21-bm25')}   # the studies' transfer sets: keys trained on, and dev
+TRANSFER_SETS = {'scifact': dict(title='SciFact-train', train='scifact-train-bm25', dev='scifact-train-bm25,dl21-bm25', in_domain='scifact-full'),
+                 'dl': dict(title='DL21 + DL22', train='dl21-bm25,dl22-bm25', dev='dl21-bm25', in_domain='dl19-full')}   # title, keys trained on, dev, test set in domain
 
 def transfer_plans(transfers:str|Sequence[str], # Names in `TRANSFER_SETS`, comma-separated or a list
                    base:dict, # Settings shared by every transfer set
@@ -71,7 +71,7 @@ def transfer_plans(transfers:str|Sequence[str], # Names in `TRANSFER_SETS`, comm
     "Each transfer set's settings in a study: `base`, its keys, the study's regime for it, then `over`."
     names = [t.strip() for t in transfers.split(',')] if isinstance(transfers, str) else list(transfers)
     if bad := [t for t in names if t not in TRANSFER_SETS]: raise InputError(f"unknown transfer set {bad[0]!r}; known: {', '.join(TRANSFER_SETS)}")
-    return {t: {**base, **TRANSFER_SETS[t], **(regimes or {}).get(t, {}), **{k: v for k, v in over.items() if v}} for t in names}
+    return {t: {**base, **{s: TRANSFER_SETS[t][s] for s in ('train', 'dev')}, **(regimes or {}).get(t, {}), **{k: v for k, v in over.items() if v}} for t in names}
 
 # %% ../nbs/16_studies.ipynb #e1d0081e
 @functools.lru_cache(maxsize=None)

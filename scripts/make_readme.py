@@ -151,7 +151,7 @@ def objectives_table():
     "The cross-encoder objectives study, from outputs/objectives/<transfer>/ (nbs/experiments/objectives.ipynb)."
     import pandas as pd
     base = root/'outputs'/'objectives'; parts = []
-    names = {'scifact': 'SciFact-train', 'dl': 'DL21 + DL22'}
+    from kdnb.studies import TRANSFER_SETS, grid_dev
     for d in sorted(p for p in base.iterdir() if (p/'table.csv').is_file()) if base.is_dir() else []:
         g, tb = json.loads((d/'grid.json').read_text()), pd.read_csv(d/'table.csv')
         ts = pd.read_csv(d/'tests.csv') if (d/'tests.csv').stat().st_size > 1 else pd.DataFrame(columns=['a', 'b', 'set', 'delta', 'p_holm'])
@@ -174,7 +174,6 @@ def objectives_table():
             rows.append(f"| `{l}` | " + ' | '.join(cells) + " |")
         tests = _test_rows(ts)
         # where each student sits: its objective chosen on dev (mean dev nDCG@10 over seeds), against the teacher, with re-ranking speeds
-        from kdnb.studies import grid_dev
         dv = grid_dev(d).groupby(['student', 'loss'])['dev nDCG@10'].mean()
         ce = _load('outputs/bench/cross_encoder.json')['rerank']['pairs_per_s']; prec = 'bf16' if any(k.endswith('bf16') for k in ce) else 'fp32'
         t_rate = ce[f"teacher ms-marco-MiniLM-L-12-v2 {prec}"]
@@ -186,7 +185,7 @@ def objectives_table():
             vals = [tb[(tb.loss == l) & (tb.student == x) & (tb.set == e)]['mean'] for e in sets]
             sits.append(f"| {x} + head | `{l}` | " + ' | '.join(f"{v.iloc[0]:.4f}" if len(v) else '' for v in vals)
                         + f" | {rate if rate else ''} | {f'{rate / t_rate:.2f}×' if rate else ''} |")
-        parts.append(f"**Trained on {names.get(d.name, d.name)}** (`outputs/objectives/{d.name}/`). Learning rate of each objective, chosen on dev: "
+        parts.append(f"**Trained on {TRANSFER_SETS.get(d.name, {}).get('title', d.name)}** (`outputs/objectives/{d.name}/`). Learning rate of each objective, chosen on dev: "
                      f"{lrs}. nDCG@10, mean ± sd over seeds (seeds in brackets); for reference, {ref}.\n\n" + '\n'.join(rows)
                      + f"\n\nPaired t-tests over queries (each query's nDCG@10 averaged over seeds), Holm-corrected over the {len(ts)} rows; "
                        "▲/▼: significant.\n\n" + '\n'.join(tests)
@@ -211,9 +210,9 @@ def sampling_table():
     "The sampling study, from outputs/sampling_study/<transfer>/ (nbs/experiments/sampling_study.ipynb)."
     import pandas as pd
     base = root/'outputs'/'sampling_study'; parts = []
-    names = {'scifact': ('SciFact-train', 'scifact-full'), 'dl': ('DL21 + DL22', 'dl19-full')}
+    from kdnb.studies import TRANSFER_SETS
     for d in sorted(p for p in base.iterdir() if (p/'table.csv').is_file()) if base.is_dir() else []:
-        name, home = names.get(d.name, (d.name, None))
+        tset = TRANSFER_SETS.get(d.name, {}); name, home = tset.get('title', d.name), tset.get('in_domain')
         g, tb = json.loads((d/'grid.json').read_text()), pd.read_csv(d/'table.csv', dtype={'k': str})
         read = lambda f, cols: pd.read_csv(d/f) if (d/f).stat().st_size > 1 else pd.DataFrame(columns=cols)   # a grid with one cell has no test
         ts, sv = read('tests.csv', ['a', 'b', 'set', 'delta', 'p_holm']), read('stats_vs_quality.csv', ['set', 'diagnostic', 'rho', 'p', 'cells'])
