@@ -15,7 +15,7 @@ import Stemmer
 from bm25s.tokenization import Tokenizer, Tokenized
 from fastcore.basics import patch
 from tqdm.auto import tqdm
-from .core import InputError, cache_dir, check_k, publish_dir, file_fingerprint
+from .core import InputError, cache_dir, check_k, publish_dir, file_fingerprint, same_file
 from .data import Corpus, Collection, Pool, Run, load_beir, collection_path
 
 # %% auto #0
@@ -179,10 +179,11 @@ def bm25_index(collection:Collection|str, # A loaded collection, or a collection
     "The BM25 index of a collection's corpus: loaded from the cache, else built (atomically) and cached."
     name, corpus = (collection, Corpus(collection_path(collection)/'corpus.jsonl')) if isinstance(collection, str) \
                    else (collection.name, collection.corpus)
-    s = bm25_settings(**settings); dest, fp = bm25_cache_path(name, s), file_fingerprint(corpus.path)
+    s = bm25_settings(**settings); dest = bm25_cache_path(name, s)
     if not rebuild and (dest/'kdnb-bm25.json').is_file():
-        if _read_meta(dest).get('corpus') == fp: return BM25Index.load(dest, mmap=mmap)
+        if same_file(_read_meta(dest).get('corpus'), corpus.path): return BM25Index.load(dest, mmap=mmap)
         warnings.warn(f"{corpus.path} changed since its BM25 index was built; rebuilding {dest}", stacklevel=2)
+    fp = file_fingerprint(corpus.path)   # before building: a file changed meanwhile is noticed next time
     idx = BM25Index.build(corpus, show_progress=show_progress, **settings)
     idx.meta['corpus'] = fp
     dest.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import numpy as np
 import faiss
 from tqdm.auto import tqdm
 from fastcore.basics import patch
-from .core import InputError, cache_dir, check_k, publish_dir, file_fingerprint
+from .core import InputError, cache_dir, check_k, publish_dir, file_fingerprint, same_file
 from .data import Corpus, Collection, Pool, Run, load_beir, collection_path
 
 # %% auto #0
@@ -363,11 +363,11 @@ def dense_index(encoder, # An object with `encode_queries`, `encode_passages` an
                    else (collection.name, collection.corpus)
     if key is None: key = encoder_key(encoder)
     dest = dense_cache_path(name, key, kind, metric, title, **params) if cache and key else None
-    fp = file_fingerprint(corpus.path)
     if dest is not None and not rebuild and (dest/META).is_file():
         idx = DenseIndex.load(dest)
-        if idx.meta.get('corpus') == fp: return idx
+        if same_file(idx.meta.get('corpus'), corpus.path): return idx
         warnings.warn(f"{corpus.path} changed since its dense index was built; rebuilding {dest}", stacklevel=2)
+    fp = file_fingerprint(corpus.path)   # before building: a file changed meanwhile is noticed next time
     idx = DenseIndex.build(encoder, corpus, kind, batch_size, chunk_size, title, progress, **params)
     idx.meta.update(corpus=fp, encoder=key, collection=name, title=title)
     if dest is not None: idx.save(dest)

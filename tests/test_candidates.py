@@ -51,6 +51,15 @@ def test_cache_builds_once_atomically(coll, cache):
         assert len(bm25_index(load_beir(str(coll)), show_progress=False)) == len(RECS) + 1
     assert [p.name for p in dest.parent.iterdir()] == [dest.name]
 
+def test_copied_corpus_keeps_its_index(coll, cache):
+    "A corpus with a new modification time but the same bytes keeps its BM25 index; it is not rebuilt."
+    c = load_beir(str(coll)); bm25_index(c, show_progress=False)
+    stamp = (bm25_cache_path(c.name, bm25_settings())/'kdnb-bm25.json').stat().st_mtime_ns
+    f = coll/'corpus.jsonl'; st = f.stat(); os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    with warnings.catch_warnings():
+        warnings.simplefilter('error'); bm25_index(load_beir(str(coll)), show_progress=False)
+    assert (bm25_cache_path(c.name, bm25_settings())/'kdnb-bm25.json').stat().st_mtime_ns == stamp
+
 def test_pool(coll, cache):
     pool = bm25_pool(load_beir(str(coll)), k=2, show_progress=False)
     assert set(pool.queries) == set(QS) and all(len(r) <= 2 for r in pool.run.values())

@@ -1,5 +1,5 @@
 "Dense retrieval: exact and approximate search on vectors with known neighbours, save/load, caching, re-ranking, bad input."
-import hashlib, json, re, warnings
+import hashlib, json, os, re, warnings
 import numpy as np
 import pytest
 from conftest import write_beir
@@ -200,6 +200,17 @@ def test_changed_corpus_is_reindexed(coll, cache):
     with open(coll/'corpus.jsonl', 'a') as f: f.write(json.dumps({'_id': 'cat', 'text': 'cats sleep'}) + '\n')
     with pytest.warns(UserWarning, match='changed since'):
         assert len(dense_index(enc, load_beir(str(coll)), progress=False)) == 6
+
+def test_copied_corpus_keeps_its_index(coll, cache):
+    "A corpus copied again (same bytes, a new modification time, as a re-mounted data folder has) is read from the cache."
+    enc = HashingEncoder(); dense_index(enc, load_beir(str(coll)), progress=False); enc.calls.clear()
+    f = coll/'corpus.jsonl'; st = f.stat(); os.utime(f, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    with warnings.catch_warnings():
+        warnings.simplefilter('error'); assert len(dense_index(enc, load_beir(str(coll)), progress=False)) == 5
+    assert enc.calls == []                                           # nothing encoded again
+    f.write_text(f.read_text().replace('Fleas', 'Flies'))            # same size, other content: rebuilt
+    with pytest.warns(UserWarning, match='changed since'): dense_index(enc, load_beir(str(coll)), progress=False)
+    assert ('passages', 5) in enc.calls
 
 def test_unnamed_encoder_is_not_cached(coll, cache):
     enc = HashingEncoder(); del enc.name   # instance attribute gone, and the class has none
