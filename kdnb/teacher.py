@@ -10,7 +10,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from .core import InputError, get_device, get_dtype, precision_name, cpu_amx
+from .core import InputError, get_device, get_dtype, precision_name, cpu_amx, cpu_bf16_native
 from .data import Pool, Run
 from fastcore.basics import patch
 
@@ -88,7 +88,7 @@ class _Prefetch(threading.Thread):
             yield x
 
 # %% ../nbs/04_teacher.ipynb #e0801ee6
-PART_GAIN = 0.0 if cpu_amx() else 0.2   # cut a training batch into token-budget parts when that saves this share of its padding (always with AMX)
+PART_GAIN = 0.2 if cpu_bf16_native() and not cpu_amx() else 0.0   # cut a training batch into token-budget parts when that saves this share of its padding (always but where bf16 is native without AMX)
 
 def padded_parts(enc, # Encoded items, unpadded (a tokenizer's output lists)
                  tokens_per_batch:int, # Padded-token budget of a part

@@ -41,6 +41,7 @@ ap.add_argument('--seeds', default='42,43,44'); ap.add_argument('--quality-train
 ap.add_argument('--quality-steps', type=int, default=45); ap.add_argument('--quality-batch-size', type=int, default=32)
 ap.add_argument('--quality-lr', type=float, default=1e-4); ap.add_argument('--quality-rounds', type=int, default=4)
 ap.add_argument('--train-tokens', type=int, default=0, help="kdnb's padded tokens per sub-batch (CrossEncoderStudent.train_tokens); 0: the default")
+ap.add_argument('--split-gain', type=float, default=None, help="kdnb's gate for cutting a batch into parts (CrossEncoderStudent.split_gain): 0 always cuts; None: part_rule's")
 ap.add_argument('--attention', default='auto', help="kdnb's attention kernels while training (TrainConfig.attention)")
 a = ap.parse_args()
 data = bench_groups(a.train, a.k, a.steps, a.batch_size); n = len(data)
@@ -50,6 +51,7 @@ def kdnb_run(init, out, data=data, steps=a.steps, batch_size=a.batch_size, lr=a.
     seed_everything(seed)
     st = CrossEncoderStudent.load(init, device='cpu', precision=a.precision)
     if a.train_tokens: st.train_tokens = a.train_tokens
+    if a.split_gain is not None: st.split_gain = a.split_gain
     cfg = TrainConfig(loss='margin_mse', lr=lr, batch_size=batch_size, max_steps=steps, warmup_ratio=0.1, seed=seed, save_every=10**9,
                       log_every=1, max_grad_norm=1.0, weight_decay=0.01, dropout=0.0, precision=a.precision, attention=a.attention)
     t = time.perf_counter(); train(st, data, out, cfg, resume=False, progress=False); total = time.perf_counter() - t
@@ -83,7 +85,7 @@ def st_run(init, out, data=data, steps=a.steps, batch_size=a.batch_size, lr=a.lr
 import sentence_transformers
 res = dict(device=f"cpu, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)", cpu_bf16_native=cpu_bf16_native(),
            student=f"{a.student} + new one-logit head", train=a.train, steps=a.steps, batch_size=a.batch_size, k=a.k, lr=a.lr,
-           precision=a.precision, loss='MarginMSE', train_tokens=part_rule('cpu', a.train_tokens or None)[0], attention=a.attention, sentence_transformers=sentence_transformers.__version__, note=a.note, groups_per_s={},
+           precision=a.precision, loss='MarginMSE', train_tokens=part_rule('cpu', a.train_tokens or None)[0], split_gain=part_rule('cpu', None, a.split_gain)[1], attention=a.attention, sentence_transformers=sentence_transformers.__version__, note=a.note, groups_per_s={},
            groups_per_s_steady={})
 with tempfile.TemporaryDirectory() as d:
     d = Path(d); init = CrossEncoderStudent(a.student, device='cpu', seed=0).save(d/'init')
