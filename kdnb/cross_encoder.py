@@ -87,7 +87,7 @@ def tokenize_pairs(self:CrossEncoderStudent, queries:Sequence[str], passages:Seq
 
 # %% ../nbs/15_cross_encoder.ipynb #cfd0d3a0
 CrossEncoderStudent.train_tokens = None   # padded tokens per sub-batch of a training batch; None: `part_rule`'s (4,096 on a CPU: DL groups took 2.6 s a step against 3.6 s at 16,384, sdpa)
-CrossEncoderStudent.split_gain = None   # split a batch when that saves at least this share of its padded tokens; None: `part_rule`'s (`PART_GAIN` on a CPU)
+CrossEncoderStudent.split_gain = None   # split a batch when that saves at least this share of its padded tokens; None: `part_rule`'s (always on a CPU)
 
 @patch
 def collate(self:CrossEncoderStudent, queries:Sequence[str], # B query texts

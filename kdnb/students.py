@@ -302,7 +302,7 @@ def score_features(self:BiEncoder,
 
 # %% ../nbs/09_students.ipynb #e647b803
 BiEncoder.train_tokens = None   # padded tokens per part of a training batch's passages; None: `part_rule`'s (4,096 on a CPU: DL groups of 1+16 took 1.9 s a step against 3.0 s at 16,384)
-BiEncoder.split_gain = None   # split the passages when that saves at least this share of their padded tokens; None: `part_rule`'s (`PART_GAIN` on a CPU)
+BiEncoder.split_gain = None   # split the passages when that saves at least this share of their padded tokens; None: `part_rule`'s (always on a CPU)
 
 @patch
 def collate(self:BiEncoder, queries:Sequence[str], # B query texts

@@ -10,12 +10,12 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 from tqdm.auto import tqdm
-from .core import InputError, get_device, get_dtype, precision_name, cpu_amx, cpu_bf16_native
+from .core import InputError, get_device, get_dtype, precision_name
 from .data import Pool, Run
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['PRECISION_TOL', 'PART_GAIN', 'token_budget_batches', 'default_token_budget', 'resolve_precision', 'score_tolerance',
+__all__ = ['PRECISION_TOL', 'token_budget_batches', 'default_token_budget', 'resolve_precision', 'score_tolerance',
            'padded_parts', 'part_rule', 'CrossEncoder', 'encoder_flops', 'quantize_int8', 'rerank_pool']
 
 # %% ../nbs/04_teacher.ipynb #278b2fce
@@ -88,8 +88,6 @@ class _Prefetch(threading.Thread):
             yield x
 
 # %% ../nbs/04_teacher.ipynb #e0801ee6
-PART_GAIN = 0.2 if cpu_bf16_native() and not cpu_amx() else 0.0   # cut a training batch into token-budget parts when that saves this share of its padding (always but where bf16 is native without AMX)
-
 def padded_parts(enc, # Encoded items, unpadded (a tokenizer's output lists)
                  tokens_per_batch:int, # Padded-token budget of a part
                  min_gain:float, # Split only when the parts save at least this share of the padded tokens
@@ -104,11 +102,11 @@ def padded_parts(enc, # Encoded items, unpadded (a tokenizer's output lists)
 # %% ../nbs/04_teacher.ipynb #689f9c80
 def part_rule(device:torch.device|str, # Where the student trains
               tokens:int|None=None, # A part's padded-token budget; None: `default_token_budget` of the device
-              gain:float|None=None # `padded_parts`' `min_gain`; None: `PART_GAIN` on a CPU, 0.2 on a GPU
+              gain:float|None=None # `padded_parts`' `min_gain`; None: 0 on a CPU (always cut), 0.2 on a GPU
              ) -> tuple[int, float]:
     "The padded-token budget and the gate of a training batch's parts on `device`."
     cpu = torch.device(device).type == 'cpu'
-    return tokens or default_token_budget(device), ((PART_GAIN if cpu else 0.2) if gain is None else gain)
+    return tokens or default_token_budget(device), ((0.0 if cpu else 0.2) if gain is None else gain)
 
 # %% ../nbs/04_teacher.ipynb #a3c35ff9
 class CrossEncoder:

@@ -14,7 +14,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from .core import InputError, get_device, get_dtype, project_path, publish_dir, cpu_amx
+from .core import InputError, get_device, get_dtype, project_path, publish_dir
 from .losses import get_loss
 
 # %% auto #0
@@ -110,7 +110,7 @@ class TrainConfig:
     seed:int=42 # Seed for data order, dropout and everything else
     log_every:int=10 # Log the training loss every this many steps
     num_workers:int=0 # DataLoader workers for tokenization
-    attention:str='auto' # Attention kernels while training: 'auto' ('length' on a CPU, the model's own elsewhere), 'length' (eager for short batches, SDPA for long ones), '' (the model's own), or a transformers name
+    attention:str='auto' # Attention kernels while training: 'auto' (on a CPU 'length' in bf16 and 'sdpa' in fp32, the model's own elsewhere), 'length' (eager for short batches, SDPA for long ones), '' (the model's own), or a transformers name
     def total_steps(self, n_batches:int) -> int:
         "Optimizer steps in the run, for `n_batches` batches per epoch."
         per_epoch = max(1, n_batches // self.grad_accum)
@@ -206,7 +206,7 @@ def _register_lean() -> None:
 _register_lean()
 
 # %% ../nbs/10_training.ipynb #0bcfcdec
-EAGER_MAX_LEN = 320 if cpu_amx() else 160   # 'length': lean eager attention up to this many tokens per sequence, SDPA above (outputs/bench/attention*.json)
+EAGER_MAX_LEN = 320   # 'length': lean eager attention up to this many tokens per sequence, SDPA above (bf16 on a CPU; outputs/bench/attention*.json)
 
 def _by_length(module, args, kwargs):
     "Forward pre-hook: lean eager attention for a batch of short sequences, SDPA for long ones."
@@ -229,10 +229,11 @@ def set_attention(model:torch.nn.Module, # A student or any module
     return restore
 
 def train_attention(setting:str, # `TrainConfig.attention`
-                    device:torch.device # The student's device
+                    device:torch.device, # The student's device
+                    dtype:torch.dtype=torch.bfloat16 # The run's precision (`get_dtype`)
                    ) -> str|None:
     "The attention implementation to train with, or None to keep the model's own."
-    if setting == 'auto': return 'length' if device.type == 'cpu' else None
+    if setting == 'auto': return None if device.type != 'cpu' else 'sdpa' if dtype == torch.float32 else 'length'
     return setting or None
 
 # %% ../nbs/10_training.ipynb #fc8cb979
@@ -265,7 +266,7 @@ class Trainer:
         self.dtype = get_dtype(cfg.precision, self.device); self.amp = self.dtype != torch.float32   # autocast on CUDA and on a CPU
         if cfg.grad_checkpointing: student.gradient_checkpointing_enable()
         if cfg.dropout is not None: set_dropout(student, cfg.dropout)
-        a = train_attention(cfg.attention, self.device); self.restore_attention = set_attention(student, a) if a else (lambda: None)   # `fit` calls it
+        a = train_attention(cfg.attention, self.device, self.dtype); self.restore_attention = set_attention(student, a) if a else (lambda: None)   # `fit` calls it
         torch.manual_seed(cfg.seed); random.seed(cfg.seed); np.random.seed(cfg.seed)
         self.model = student
         if self.world > 1:

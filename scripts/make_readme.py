@@ -106,7 +106,9 @@ def summary_table():
                     f"{ce['precision']}): kdnb / sentence-transformers' CrossEncoderTrainer{' (' + ce['note'] + ')' if ce.get('note') else ''}, end to end"
                     + ("; steady (first step's end to last step's end)" if 'groups_per_s_steady' in ce else '') + f" | {g['kdnb']} / {g['sentence-transformers']} "
                     f"groups/s = {ce['kdnb_over_sentence_transformers']:.2f}×" + (f"; {ce['groups_per_s_steady']['kdnb']} / {ce['groups_per_s_steady']['sentence-transformers']} "
-                    f"= {ce['kdnb_over_sentence_transformers_steady']:.2f}×" if 'groups_per_s_steady' in ce else '') + f" | `outputs/bench/{f.name}` |")
+                    f"= {ce['kdnb_over_sentence_transformers_steady']:.2f}×" if 'groups_per_s_steady' in ce else '')
+                    + (f"; medians of {len(ce['round_ratios'])} rounds, end-to-end ratios " + ', '.join(f"{x:.2f}" for x in ce['round_ratios']) if 'round_ratios' in ce else '')
+                    + f" | `outputs/bench/{f.name}` |")
     ce = _load('outputs/bench/cross_encoder.json'); r = ce['rerank']['pairs_per_s']
     if (root/'outputs'/'bench'/'cross_encoder_quality.json').is_file():   # written by bench_cross_encoder.py --quality
         q = _load('outputs/bench/cross_encoder_quality.json')

@@ -1,7 +1,7 @@
 """Attention kernels and part sizes while training on a CPU: transformers' eager, kdnb's lean eager ('kdnb_eager') and
 SDPA, and one padded block against token-budget parts.
 
-Times forward + backward (bf16 autocast where the CPU has native bf16, else fp32) of a cross-encoder student's encoder
+Times forward + backward (bf16 autocast where the CPU has native bf16, else fp32; `--precision` forces one) of a cross-encoder student's encoder
 on B rows of L tokens, for each sequence length L, with B chosen so that a part holds `--tokens` padded tokens (the
 students' `train_tokens`), and, at `--whole-len`, the same `--whole-rows` rows as one block. The rows are padded as a
 length-sorted part is: the first fills the L tokens, the others lose up to `--pad` of them (evenly spread), so the
@@ -25,9 +25,10 @@ ap.add_argument('--student', default='paraphrase-MiniLM-L3-v2'); ap.add_argument
 ap.add_argument('--tokens', type=int, default=part_rule('cpu')[0]); ap.add_argument('--reps', type=int, default=3)
 ap.add_argument('--whole-len', type=int, default=291); ap.add_argument('--whole-rows', type=int, default=128)
 ap.add_argument('--pad', type=float, default=0.1); ap.add_argument('--tag', default=''); ap.add_argument('--note', default='')
+ap.add_argument('--precision', default='auto', choices=['auto', 'bf16', 'fp32'], help="'auto': bf16 where the CPU has it natively, as training does")
 a = ap.parse_args()
 amx = bool(getattr(torch.cpu, '_is_amx_tile_supported', lambda: False)())
-prec = torch.bfloat16 if cpu_bf16_native() else torch.float32
+prec = torch.bfloat16 if a.precision == 'bf16' or (a.precision == 'auto' and cpu_bf16_native()) else torch.float32
 st = CrossEncoderStudent(a.student, device='cpu'); enc = st.encoder.train()
 for m in enc.modules():
     if isinstance(m, torch.nn.Dropout): m.p = 0.0

@@ -19,7 +19,7 @@ Writes outputs/bench/cross_encoder.json (cross_encoder_<tag>.json with --tag).
 usage: KDNB_DATA=../shared/data python tests/bench/bench_cross_encoder.py [--steps 12] [--batch-size 16] [--k 7]
        ... --quality --no-speed --seeds 42,43,44 --quality-lr 1e-4   # the quality comparison alone
 """
-import argparse, json, os, sys, tempfile, time
+import argparse, json, os, statistics, sys, tempfile, time
 from pathlib import Path
 import torch
 from kdnb.core import project_path, seed_everything, cpu_bf16_native
@@ -43,6 +43,7 @@ ap.add_argument('--quality-lr', type=float, default=1e-4); ap.add_argument('--qu
 ap.add_argument('--train-tokens', type=int, default=0, help="kdnb's padded tokens per sub-batch (CrossEncoderStudent.train_tokens); 0: the default")
 ap.add_argument('--split-gain', type=float, default=None, help="kdnb's gate for cutting a batch into parts (CrossEncoderStudent.split_gain): 0 always cuts; None: part_rule's")
 ap.add_argument('--attention', default='auto', help="kdnb's attention kernels while training (TrainConfig.attention)")
+ap.add_argument('--repeats', type=int, default=1, help='speed rounds, who goes first alternating; the figures are medians over rounds, the ratio the median of the rounds\' ratios')
 a = ap.parse_args()
 data = bench_groups(a.train, a.k, a.steps, a.batch_size); n = len(data)
 print(f"{n} groups of 1+{a.k}; {a.steps} steps of {a.batch_size}; {a.student}; {a.precision}; torch {torch.get_num_threads()} threads", flush=True)
@@ -87,14 +88,21 @@ res = dict(device=f"cpu, {os.cpu_count()} cores, torch {torch.__version__} ({tor
            student=f"{a.student} + new one-logit head", train=a.train, steps=a.steps, batch_size=a.batch_size, k=a.k, lr=a.lr,
            precision=a.precision, loss='MarginMSE', train_tokens=part_rule('cpu', a.train_tokens or None)[0], split_gain=part_rule('cpu', None, a.split_gain)[1], attention=a.attention, sentence_transformers=sentence_transformers.__version__, note=a.note, groups_per_s={},
            groups_per_s_steady={})
+rounds = []   # per round and trainer: (groups/s end to end, steady)
 with tempfile.TemporaryDirectory() as d:
     d = Path(d); init = CrossEncoderStudent(a.student, device='cpu', seed=0).save(d/'init')
-    for name, run in [] if a.no_speed else [('sentence-transformers', st_run), ('kdnb', kdnb_run)]:
-        s, step = run(init, d/name)
-        res['groups_per_s'][name], res['groups_per_s_steady'][name] = round(n / s, 3), round(a.batch_size / step, 3)
-        print(f"{name}: {n/s:.3f} groups/s end to end ({s:.0f} s), {a.batch_size/step:.3f} steady ({step:.2f} s/step)", flush=True)
-for k in () if a.no_speed else ('groups_per_s', 'groups_per_s_steady'):
-    res[k.replace('groups_per_s', 'kdnb_over_sentence_transformers')] = round(res[k]['kdnb'] / res[k]['sentence-transformers'], 3)
+    for r in range(0 if a.no_speed else a.repeats):
+        order = [('sentence-transformers', st_run), ('kdnb', kdnb_run)][::1 if r % 2 == 0 else -1]   # a drift of the machine's speed falls on both
+        rounds.append({})
+        for name, run in order:
+            s, step = run(init, d/f"{name}-{r}"); rounds[-1][name] = (n / s, a.batch_size / step)
+            print(f"round {r + 1}, {name}: {n/s:.3f} groups/s end to end ({s:.0f} s), {a.batch_size/step:.3f} steady ({step:.2f} s/step)", flush=True)
+for i, k in enumerate(() if a.no_speed else ('groups_per_s', 'groups_per_s_steady')):
+    res[k] = {name: round(statistics.median(x[name][i] for x in rounds), 3) for name in ('sentence-transformers', 'kdnb')}
+    ratios = [x['kdnb'][i] / x['sentence-transformers'][i] for x in rounds]
+    res[k.replace('groups_per_s', 'kdnb_over_sentence_transformers')] = round(statistics.median(ratios), 3)
+    if a.repeats > 1: res[k.replace('groups_per_s', 'round_ratios')] = [round(x, 3) for x in ratios]
+    print(f"{k}: kdnb / sentence-transformers {res[k.replace('groups_per_s', 'kdnb_over_sentence_transformers')]:.3f}" + (f" (median of {ratios})" if a.repeats > 1 else ''), flush=True)
 
 if a.quality:
     import pandas as pd
