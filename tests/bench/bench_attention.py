@@ -7,7 +7,7 @@ students' `train_tokens`), and, at `--whole-len`, the same `--whole-rows` rows a
 length-sorted part is: the first fills the L tokens, the others lose up to `--pad` of them (evenly spread), so the
 kernels see a real padding mask. Prints seconds per forward+backward and each kernel's time over SDPA's per length; the
 threshold kdnb's 'length' attention uses (`EAGER_MAX_LEN`) and the students' rule for cutting a batch into parts are
-read from these figures, CPU by CPU.
+read from these figures, CPU by CPU and precision by precision.
 Writes outputs/bench/attention_<tag>.json.
 
 usage: KDNB_DATA=../shared/data python tests/bench/bench_attention.py [--tag amx] [--lens 64,128,192,256,291,384,512]

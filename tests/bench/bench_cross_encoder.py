@@ -45,6 +45,7 @@ ap.add_argument('--split-gain', type=float, default=None, help="kdnb's gate for 
 ap.add_argument('--attention', default='auto', help="kdnb's attention kernels while training (TrainConfig.attention)")
 ap.add_argument('--repeats', type=int, default=1, help='speed rounds, who goes first alternating; the figures are medians over rounds, the ratio the median of the rounds\' ratios')
 a = ap.parse_args()
+if a.repeats < 1: ap.error(f"--repeats {a.repeats}: at least one speed round is needed")
 data = bench_groups(a.train, a.k, a.steps, a.batch_size); n = len(data)
 print(f"{n} groups of 1+{a.k}; {a.steps} steps of {a.batch_size}; {a.student}; {a.precision}; torch {torch.get_num_threads()} threads", flush=True)
 
