@@ -14,7 +14,8 @@ import torch
 # %% auto #0
 __all__ = ['InputError', 'check_k', 'cache_dir', 'data_dir', 'models_dir', 'hub_offline', 'project_root', 'project_path',
            'publish_dir', 'sha256_file', 'file_fingerprint', 'same_file', 'publish_new', 'cpu_bf16_native', 'cpu_amx',
-           'get_device', 'get_dtype', 'precision_name', 'seed_everything', 'release_memory', 'Settings', 'settings']
+           'machine', 'get_device', 'get_dtype', 'precision_name', 'seed_everything', 'release_memory', 'Settings',
+           'settings']
 
 # %% ../nbs/00_core.ipynb #b136fdf4
 class InputError(ValueError):
@@ -136,6 +137,22 @@ def cpu_amx() -> bool:
     try: return bool(torch.cpu._is_amx_tile_supported())
     except AttributeError: return False
 
+# %% ../nbs/00_core.ipynb #7c1f0a13
+def _cpu_model() -> str:
+    "The CPU's model name from /proc/cpuinfo, with its x86 family and model numbers; else what `platform` knows."
+    import platform
+    try: info = dict(l.split(':', 1) for l in Path('/proc/cpuinfo').read_text().split('\n\n')[0].splitlines() if ':' in l)
+    except OSError: info = {}
+    info = {k.strip(): v.strip() for k, v in info.items()}
+    if 'model name' not in info: return platform.processor() or platform.machine() or 'unknown CPU'
+    return info['model name'] + (f" (family {info['cpu family']}, model {info['model']})" if 'cpu family' in info and 'model' in info else '')
+
+def machine() -> str:
+    "This machine in one line, as measurements record it: the CPU's model, cores and bf16 units, torch and its threads, and the GPU if any."
+    units = 'AMX' if cpu_amx() else 'AVX512-BF16' if cpu_bf16_native() else 'no native bf16'
+    s = f"{_cpu_model()}, {os.cpu_count()} cores, {units}, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+    return s + (f"; {torch.cuda.get_device_name()}" if torch.cuda.is_available() else '')
+
 # %% ../nbs/00_core.ipynb #3e5dd623
 def get_device(device:str|torch.device|None=None # 'cuda', 'cuda:1', 'mps', 'cpu'; None reads `KDNB_DEVICE`, then picks
               ) -> torch.device:
@@ -187,7 +204,7 @@ def release_memory() -> bool:
 @dataclass
 class Settings:
     "A snapshot of kdnb's settings, as experiments record them."
-    data:str; models:str; cache:str; device:str; precision:str; seed:int; hub_offline:bool
+    data:str; models:str; cache:str; device:str; precision:str; seed:int; hub_offline:bool; machine:str
     def as_dict(self): return asdict(self)
 
 def settings() -> Settings:
@@ -195,4 +212,4 @@ def settings() -> Settings:
     dev = get_device()
     return Settings(data=str(data_dir()), models=str(models_dir()), cache=str(cache_dir()), device=str(dev),
                     precision=precision_name(get_dtype(device=dev)),
-                    seed=int(os.environ.get('KDNB_SEED', 42)), hub_offline=hub_offline())
+                    seed=int(os.environ.get('KDNB_SEED', 42)), hub_offline=hub_offline(), machine=machine())

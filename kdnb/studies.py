@@ -18,9 +18,9 @@ from .pipeline import (DistillConfig, EVAL_SETS, PER_QUERY, _done, distill, pars
 
 # %% auto #0
 __all__ = ['TRANSFER_SETS', 'factor_names', 'grid', 'cell_name', 'transfer_plans', 'run_plan', 'probe', 'estimate_cost',
-           'read_grid', 'record_grid', 'estimate_grid', 'run_grid', 'run_left', 'grid_tests', 'grid_table',
-           'grid_scores', 'grid_dev', 'best_on_dev', 'plot_cells', 'grid_group_stats', 'stats_vs_quality',
-           'plot_vs_stats']
+           'read_grid', 'widened_grid', 'record_grid', 'estimate_grid', 'estimate_call', 'run_grid', 'run_left',
+           'grid_tests', 'grid_table', 'grid_scores', 'grid_dev', 'best_on_dev', 'plot_cells', 'grid_group_stats',
+           'stats_vs_quality', 'plot_vs_stats']
 
 # %% ../nbs/16_studies.ipynb #63b1ae29
 def factor_names(factors:dict|Sequence[dict] # A grid's factors: {setting: values}, or a list of arms
@@ -117,9 +117,10 @@ def run_plan(cfg:DistillConfig # One run's settings
 
 # %% ../nbs/16_studies.ipynb #69fc6839
 def probe(cfg:DistillConfig, # The settings whose student, batch and lengths to time
-          n_queries:int=2 # Dev queries re-ranked to time scoring
+          n_queries:int=2, # Dev queries re-ranked to time scoring
+          steps:int=3 # Training steps timed after one warm-up step; their median is the figure
          ) -> dict:
-    "Seconds of one training step and scored items per second, measured on this machine with the cell's student."
+    "Seconds of one training step (the median of `steps`, so one stalled step does not set it) and scored items per second, measured on this machine with the cell's student."
     import torch
     from kdnb.training import Trainer
     from kdnb.pipeline import student_rerank
@@ -131,11 +132,11 @@ def probe(cfg:DistillConfig, # The settings whose student, batch and lengths to 
         from kdnb.training import _Collate
         batch, t = _Collate(data, st)(list(range(min(cfg.batch_size, len(data)))))
         st.train(); times = []
-        for _ in range(2):
+        for _ in range(1 + max(1, steps)):
             t0 = time.perf_counter(); tr.train_batch(batch, t); tr.optimizer_step(); times.append(time.perf_counter() - t0)
     pool = dev[0].pool.subset(sorted(dev[0].queries)[:n_queries])
     st.eval(); t0 = time.perf_counter(); student_rerank(st, pool); rate = pool.n_pairs / (time.perf_counter() - t0)
-    return dict(step_s=times[-1], items_per_s=rate)
+    return dict(step_s=float(np.median(times[1:])), items_per_s=rate)
 
 # %% ../nbs/16_studies.ipynb #d081db94
 def _cost_key(cfg:DistillConfig) -> tuple:
@@ -176,14 +177,14 @@ def read_grid(out_dir:str|Path # A folder written by `run_grid`
     try: return json.loads(f.read_text())
     except json.JSONDecodeError as e: raise InputError(f"not a grid record: {e.msg}", path=f, line=e.lineno) from None
 
-def record_grid(out_dir:str|Path, # Folder of the study
-                factors:dict[str, Sequence]|Sequence[dict], # Setting -> its values, or a list of arms (see `grid`)
-                base:dict|None=None, # Settings shared by every cell
-                seeds:Sequence[int]=(42,), # Seeds of this call
-                tied:dict|None=None # Settings that follow a factor's value (see `grid`)
-               ) -> dict:
-    "Write `grid.json`: a slice of the grid recorded there widens it to the union of both; another grid replaces it. Returns the record."
-    out = project_path(out_dir); out.mkdir(parents=True, exist_ok=True)
+def widened_grid(out_dir:str|Path, # Folder of the study
+                 factors:dict[str, Sequence]|Sequence[dict], # Setting -> its values, or a list of arms (see `grid`)
+                 base:dict|None=None, # Settings shared by every cell
+                 seeds:Sequence[int]=(42,), # Seeds of this call
+                 tied:dict|None=None # Settings that follow a factor's value (see `grid`)
+                ) -> dict:
+    "The record a call would leave in `out_dir`, without writing it: a slice of the grid recorded there widens it to the union of both; another grid replaces it."
+    out = project_path(out_dir)
     new = json.loads(json.dumps(dict(factors={k: list(v) for k, v in factors.items()} if isinstance(factors, dict) else list(factors), base=base or {}, seeds=list(seeds), tied=tied or {})))
     old = read_grid(out) if (out/'grid.json').is_file() else None
     union = lambda a, b: a + [v for v in b if v not in a]
@@ -192,13 +193,23 @@ def record_grid(out_dir:str|Path, # Folder of the study
         fs = ({k: union(v, new['factors'][k]) for k, v in old['factors'].items()} if isinstance(new['factors'], dict)
               else union(old['factors'], new['factors']))
         new = {**new, 'factors': fs, 'seeds': union(old['seeds'], new['seeds'])}
+    return new
+
+def record_grid(out_dir:str|Path, # Folder of the study
+                factors:dict[str, Sequence]|Sequence[dict], # Setting -> its values, or a list of arms (see `grid`)
+                base:dict|None=None, # Settings shared by every cell
+                seeds:Sequence[int]=(42,), # Seeds of this call
+                tied:dict|None=None # Settings that follow a factor's value (see `grid`)
+               ) -> dict:
+    "Write `grid.json`, the record `widened_grid` gives. Returns the record."
+    new = widened_grid(out_dir, factors, base, seeds, tied); out = project_path(out_dir); out.mkdir(parents=True, exist_ok=True)
     tmp = out/f".grid.{os.getpid()}.json"; tmp.write_text(json.dumps(new, indent=2) + '\n'); tmp.replace(out/'grid.json')   # whole or not at all
     return new
 
 # %% ../nbs/16_studies.ipynb #e57a1d02
-def _grid_left(out:Path) -> tuple[dict, list]:
-    "Runs left of the grid recorded in `out` (cell name -> count), and (cell settings, seconds, precision) of its finished runs."
-    g = read_grid(out); names = factor_names(g['factors']); left, fin = {}, []
+def _grid_left(out:Path, g:dict|None=None) -> tuple[dict, list]:
+    "Runs left of the grid `g` (default: the one recorded in `out`) (cell name -> count), and (cell settings, seconds, precision) of its finished runs."
+    g = g or read_grid(out); names = factor_names(g['factors']); left, fin = {}, []
     for s in g['seeds']:
         for c in grid(g['factors'], g['base'], g.get('tied')):
             d, n = out/cell_name(c, names)/f"seed{s}", cell_name(c, names)
@@ -209,16 +220,38 @@ def _grid_left(out:Path) -> tuple[dict, list]:
 
 def estimate_grid(out_dir:str|Path, # A folder written by `run_grid` (its grid.json)
                   here:dict|None=None, # Cell name -> runs of this call, the column `this_call`; None: 0 each
-                  probes:dict|None=None # Probe results by `_cost_key`, reused (see `estimate_cost`)
+                  probes:dict|None=None, # Probe results by `_cost_key`, reused (see `estimate_cost`)
+                  record:dict|None=None # A grid record to estimate instead of the recorded one (`widened_grid`'s)
                  ) -> pd.DataFrame:
-    "The estimated cost of every run left of the grid recorded in `out_dir`, calibrated by its finished runs in this machine's precision; `this_call`: a slice's share of them."
-    out = project_path(out_dir); g = read_grid(out); names = factor_names(g['factors']); cells = grid(g['factors'], g['base'], g.get('tied'))
-    left, fin = _grid_left(out)
+    "The estimated cost of every run left of the grid recorded in `out_dir` (or of `record`), calibrated by its finished runs in this machine's precision; `this_call`: a slice's share of them."
+    out = project_path(out_dir); g = record or read_grid(out); names = factor_names(g['factors']); cells = grid(g['factors'], g['base'], g.get('tied'))
+    left, fin = _grid_left(out, g)
     if not left: return pd.DataFrame(columns=['runs', 'hours', 'this_call'], index=pd.Index([], name='cell'))
     here_p = lambda c: precision_name(get_dtype(c.get('precision')))   # what a run of this cell computes in, on this machine
     est = estimate_cost([c for c in cells if cell_name(c, names) in left], g['seeds'], names, probes, runs_left=left,
                         finished=[(c, s) for c, s, p in fin if p == here_p(c)])
     return est.assign(this_call=[(here or {}).get(n, 0) for n in est.index])
+
+# %% ../nbs/16_studies.ipynb #e57a1d06
+def estimate_call(out_dir:str|Path, # Folder of the study
+                  factors:dict[str, Sequence]|Sequence[dict], # Setting -> its values, or a list of arms (see `grid`)
+                  base:dict|None=None, # Settings shared by every cell
+                  seeds:str|Sequence[int]='42,43,44', # Seeds of this call
+                  tied:dict|None=None, # Settings that follow a factor's value (see `grid`)
+                  probes:dict|None=None # Probe results by `_cost_key`, reused (see `estimate_cost`)
+                 ) -> pd.DataFrame:
+    "Print and return the estimate of every run left of the grid this call would leave recorded, its own runs in `this_call`; `estimate.csv` is refreshed when the call leaves the record as it is."
+    out, seeds, names = project_path(out_dir), parse_seeds(seeds), factor_names(factors)
+    g, here = widened_grid(out, factors, base, seeds, tied), {}
+    for s in seeds:
+        for c in grid(factors, base, tied):
+            if not _done(out/cell_name(c, names)/f"seed{s}", DistillConfig(**{**c, 'seed': s}), students=False): here[cell_name(c, names)] = here.get(cell_name(c, names), 0) + 1
+    est = estimate_grid(out, here, probes, record=g)
+    if (out/'grid.json').is_file() and read_grid(out) == g: est.to_csv(out/'estimate.csv')
+    print(est.to_string())
+    print(f"estimated on this machine: {(est.hours / est.runs * est.this_call).sum():.2f} h for the {sum(here.values())} runs of this call, "
+          f"{est.hours.sum():.2f} h for the {est.runs.sum()} runs left of the recorded grid")
+    return est
 
 # %% ../nbs/16_studies.ipynb #64bd06c0
 def _drop_students(d:Path):
@@ -245,12 +278,7 @@ def run_grid(out_dir:str|Path, # Folder of the study: one sub-folder per cell, o
     runs = [(c, s) for s in seeds for c in cells]   # seed by seed: a study stopped early has every cell at least once
     todo = [(c, s) for c, s in runs if not _done(out/cell_name(c, names)/f"seed{s}", DistillConfig(**{**c, 'seed': s}), students=False)]
     print(f"{len(cells)} cells x {len(seeds)} seeds = {len(runs)} runs; {len(runs) - len(todo)} finished before, {len(todo)} to run")
-    if estimate and todo:   # every run left of the recorded grid, this call's share in `this_call`
-        here = {}
-        for c, _ in todo: here[cell_name(c, names)] = here.get(cell_name(c, names), 0) + 1
-        est = estimate_grid(out, here); est.to_csv(out/'estimate.csv'); print(est.to_string())
-        print(f"estimated on this machine: {(est.hours / est.runs * est.this_call).sum():.2f} h for the {len(todo)} runs of this call, "
-              f"{est.hours.sum():.2f} h for the {est.runs.sum()} runs left of the recorded grid")
+    if estimate and todo: estimate_call(out, factors, base, seeds, tied)   # every run left of the recorded grid, this call's share
     elif estimate and not _grid_left(out)[0]: estimate_grid(out).to_csv(out/'estimate.csv')   # the grid is complete: no estimate left standing
     state = []
     for c, s in tqdm(runs, desc='runs', disable=not progress):

@@ -12,10 +12,10 @@ Writes outputs/bench/attention_<tag>.json.
 
 usage: KDNB_DATA=../shared/data python tests/bench/bench_attention.py [--tag amx] [--lens 64,128,192,256,291,384,512]
 """
-import argparse, json, os, time
+import argparse, json, time
 from pathlib import Path
 import torch
-from kdnb.core import project_path, cpu_bf16_native
+from kdnb.core import project_path, cpu_bf16_native, machine
 from kdnb.cross_encoder import CrossEncoderStudent
 from kdnb.teacher import part_rule
 import kdnb.training   # registers 'kdnb_eager'
@@ -53,7 +53,7 @@ def timed(impl:str, rows:int, n:int, parts:int=1) -> float:
         return time.perf_counter() - t
     once(); return min(once() for _ in range(a.reps))
 
-res = dict(pad=a.pad, device=f"cpu, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)", amx=amx,
+res = dict(pad=a.pad, device=machine(), amx=amx,
            cpu_bf16_native=cpu_bf16_native(), precision=str(prec).replace('torch.', ''), student=a.student, tokens=a.tokens, note=a.note, lengths=[])
 print(f"{res['device']}; AMX {amx}; {res['precision']}; parts of {a.tokens} tokens", flush=True)
 KERNELS = ('eager', 'kdnb_eager', 'sdpa')

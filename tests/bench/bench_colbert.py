@@ -20,7 +20,7 @@ usage: KDNB_DATA=../shared/data python tests/bench/bench_colbert.py [--steps 8] 
 import argparse, json, os, subprocess, sys, tempfile, time
 from pathlib import Path
 import torch
-from kdnb.core import project_path, seed_everything, cpu_bf16_native
+from kdnb.core import project_path, seed_everything, cpu_bf16_native, machine
 from kdnb.colbert import ColBERT
 from kdnb.training import TrainConfig, train
 from kdnb.teacher import part_rule
@@ -65,7 +65,7 @@ def new_start(path):
     "The start both trainers load: the zoo backbone and a new projection (seed 0), saved by kdnb in PyLate's format."
     return ColBERT(query_max_len=a.query_len, passage_max_len=a.passage_len, truncate_queries=True, device='cpu', seed=0).save(path)
 
-device = f"cpu, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+device = machine()
 res = dict(device=device, cpu_bf16_native=cpu_bf16_native(),
            model='answerai-colbert-small-v1 + new 384->96 projection', train=a.train, steps=a.steps, batch_size=a.batch_size, k=a.k,
            query_len=a.query_len, passage_len=a.passage_len, lr=a.lr, train_tokens=part_rule('cpu', a.train_tokens or None)[0], precision=a.precision, loss='KL over the group', note=a.note, groups_per_s={})

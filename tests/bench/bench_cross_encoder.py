@@ -19,10 +19,10 @@ Writes outputs/bench/cross_encoder.json (cross_encoder_<tag>.json with --tag).
 usage: KDNB_DATA=../shared/data python tests/bench/bench_cross_encoder.py [--steps 12] [--batch-size 16] [--k 7]
        ... --quality --no-speed --seeds 42,43,44 --quality-lr 1e-4   # the quality comparison alone
 """
-import argparse, json, os, statistics, sys, tempfile, time
+import argparse, json, statistics, sys, tempfile, time
 from pathlib import Path
 import torch
-from kdnb.core import project_path, seed_everything, cpu_bf16_native
+from kdnb.core import project_path, seed_everything, cpu_bf16_native, machine
 from kdnb.cross_encoder import CrossEncoderStudent
 from kdnb.teacher import CrossEncoder, part_rule
 from kdnb.training import TrainConfig, train
@@ -85,7 +85,7 @@ def st_run(init, out, data=data, steps=a.steps, batch_size=a.batch_size, lr=a.lr
     return total, (clock.ends[-1] - clock.ends[0]) / (len(clock.ends) - 1)
 
 import sentence_transformers
-res = dict(device=f"cpu, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)", cpu_bf16_native=cpu_bf16_native(),
+res = dict(device=machine(), cpu_bf16_native=cpu_bf16_native(),
            student=f"{a.student} + new one-logit head", train=a.train, steps=a.steps, batch_size=a.batch_size, k=a.k, lr=a.lr,
            precision=a.precision, loss='MarginMSE', train_tokens=part_rule('cpu', a.train_tokens or None)[0], split_gain=part_rule('cpu', None, a.split_gain)[1], attention=a.attention, sentence_transformers=sentence_transformers.__version__, note=a.note, groups_per_s={},
            groups_per_s_steady={})

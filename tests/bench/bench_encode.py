@@ -9,7 +9,7 @@ fp32 vectors and the smallest cosine between bf16 and fp32 vectors. Writes outpu
 usage: KDNB_DATA=../shared/data python tests/bench/bench_encode.py [--model all-MiniLM-L6-v2] [--n 1500] [--budgets 1024,2048,4096,8192]
        KDNB_DATA=../shared/data python tests/bench/bench_encode.py --kind splade   # splade-tiny; writes outputs/bench/encode_splade.json
 """
-import argparse, json, os, time
+import argparse, json, time
 import numpy as np, torch
 from kdnb.core import project_path
 from kdnb.data import load_beir
@@ -32,8 +32,8 @@ print(f"{len(texts)} SciFact passages; {a.model}; max length {a.max_len}; torch 
 
 from sentence_transformers import SentenceTransformer, SparseEncoder
 dense = lambda v: v.toarray() if hasattr(v, 'toarray') else (v.to_dense().float().numpy() if torch.is_tensor(v) else np.asarray(v))
-from kdnb.core import cpu_bf16_native
-res = dict(kind=a.kind, device=f"cpu, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)", cpu_bf16_native=cpu_bf16_native(),
+from kdnb.core import cpu_bf16_native, machine
+res = dict(kind=a.kind, device=machine(), cpu_bf16_native=cpu_bf16_native(),
            model=a.model, n=len(texts), max_length=a.max_len, kdnb={}, st={})
 vec = {}
 for prec, dtype in (('fp32', torch.float32), ('bf16', torch.bfloat16)):

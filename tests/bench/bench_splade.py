@@ -17,10 +17,10 @@ the summary is outputs/bench/train_splade_quality.json.
 usage: KDNB_DATA=../shared/data python tests/bench/bench_splade.py [--steps 8] [--batch-size 16] [--k 4] [--max-len 256]
        ... --quality --no-speed --seeds 42,43,44   # the quality comparison alone
 """
-import argparse, json, os, sys, tempfile, time
+import argparse, json, sys, tempfile, time
 from pathlib import Path
 import torch, datasets
-from kdnb.core import project_path, seed_everything, cpu_bf16_native
+from kdnb.core import project_path, seed_everything, cpu_bf16_native, machine
 from kdnb.splade import Splade
 from kdnb.training import TrainConfig, train
 from kdnb.zoo import resolve_model
@@ -68,7 +68,7 @@ def st_run(out, data=data, steps=a.steps, seed=0, save=False):
     if save: m.save(str(Path(out)/'model'))
     return s
 
-res = dict(device=f"cpu, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)", cpu_bf16_native=cpu_bf16_native(),
+res = dict(device=machine(), cpu_bf16_native=cpu_bf16_native(),
            model=a.model, train=a.train, steps=a.steps, batch_size=a.batch_size, k=a.k, max_length=a.max_len, lr=a.lr, precision=a.precision,
            loss=f"MarginMSE + {a.lambda_q} FLOPS(q) + {a.lambda_d} FLOPS(d)", note=a.note, groups_per_s={})
 if not a.no_speed:

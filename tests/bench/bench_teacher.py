@@ -14,10 +14,10 @@ a rerun on a finished key and of a resume after a kill. Writes outputs/bench/tea
 
 usage: KDNB_DATA=../shared/data python tests/bench/bench_teacher.py [--quick]
 """
-import argparse, json, os, sys, time, signal, subprocess, tempfile, platform, warnings
+import argparse, json, sys, time, signal, subprocess, tempfile, warnings
 from pathlib import Path
 import numpy as np, torch
-from kdnb.core import project_path, cpu_bf16_native
+from kdnb.core import project_path, cpu_bf16_native, machine
 from kdnb.data import load_pool, dl_qrels
 from kdnb.teacher import CrossEncoder, encoder_flops
 from kdnb.answer_key import key_pool
@@ -47,7 +47,7 @@ def matmul_peak(dtype, n=2048, reps=10, tries=5):
         best = max(best, reps * 2 * n**3 / (time.perf_counter() - t) / 1e9)
     return best
 
-cpu = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)"
+cpu = machine()
 peak = {'bf16': matmul_peak(torch.bfloat16), 'fp32': matmul_peak(torch.float32)}
 print(f"{cpu}; native bf16: {cpu_bf16_native()}; 2048^3 matmul: bf16 {peak['bf16']:.0f} GFLOP/s, fp32 {peak['fp32']:.0f} GFLOP/s", flush=True)
 

@@ -11,10 +11,10 @@ nDCG@10 averaged over the seeds). Slow on a CPU: most of the time is encoding Sc
 usage: KDNB_DATA=../shared/data python tests/bench/bench_train.py [--steps 20] [--batch-size 16] [--quality --seeds 42,43,44]
        ... --precisions fp32,bf16 --train scifact-train-bm25 --model paraphrase-MiniLM-L3-v2 --scale 20 --dropout 0 --tag scifact
 """
-import argparse, json, os, tempfile, time, warnings
+import argparse, json, tempfile, time, warnings
 from pathlib import Path
 import numpy as np, torch, datasets
-from kdnb.core import project_path, seed_everything
+from kdnb.core import project_path, seed_everything, cpu_bf16_native, machine
 from kdnb.students import BiEncoder
 from kdnb.training import GroupData, TrainConfig, train
 from kdnb.data import load_pool, dl_qrels, load_beir
@@ -32,6 +32,7 @@ ap.add_argument('--train', default='dl21-bm25,dl22-bm25', help='training sets (k
 ap.add_argument('--scale', type=float, default=1.0, help='student scores (cosine) times this, for both trainers')
 ap.add_argument('--dropout', type=float, default=None, help="dropout while training, for both trainers; default the model's own")
 ap.add_argument('--tag', default='', help='suffix of the output file names')
+ap.add_argument('--note', default='', help='conditions of the run worth recording (e.g. another job on the machine)')
 ap.add_argument('--precisions', default=None, help="e.g. fp32,bf16: training speed only, both trainers in each precision, one run; "
                                                    "writes train_precision.json")
 a = ap.parse_args()
@@ -78,10 +79,9 @@ class STEncoder:
     def encode_passages(self, texts, **kw): return self.m.encode(list(texts), batch_size=64, convert_to_numpy=True)
 
 if a.precisions:   # speed of both trainers in each precision, in one run
-    from kdnb.core import cpu_bf16_native
-    pr = dict(device=f"cpu, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)", cpu_bf16_native=cpu_bf16_native(),
+    pr = dict(device=machine(), cpu_bf16_native=cpu_bf16_native(),
               model=a.model, train=a.train, scale=a.scale, dropout=a.dropout, steps=a.steps, batch_size=a.batch_size, k=a.k, max_length=a.max_len, lr=a.lr,
-              loss='MarginMSE', seed=int(a.seeds.split(',')[0]),
+              loss='MarginMSE', seed=int(a.seeds.split(',')[0]), note=a.note,
               groups_per_s={})
     for p in a.precisions.split(','):
         with tempfile.TemporaryDirectory() as d:
@@ -95,8 +95,8 @@ if a.precisions:   # speed of both trainers in each precision, in one run
     out = project_path(a.out); out.mkdir(parents=True, exist_ok=True)
     (out/f'train_precision{"_" + a.tag if a.tag else ""}.json').write_text(json.dumps(pr, indent=2) + '\n'); print(json.dumps(pr)); raise SystemExit
 
-res = dict(device=f"cpu, {os.cpu_count()} cores, torch {torch.__version__} ({torch.get_num_threads()} threads)", model=a.model,
-           steps=a.steps, batch_size=a.batch_size, k=a.k, max_length=a.max_len, lr=a.lr, loss='MarginMSE', runs=[])
+res = dict(device=machine(), model=a.model,
+           steps=a.steps, batch_size=a.batch_size, k=a.k, max_length=a.max_len, lr=a.lr, loss='MarginMSE', note=a.note, runs=[])
 SYSTEMS, SETS = ('kdnb', 'sentence-transformers'), ('dl19-rerank', 'scifact-full')
 quality = {(s, e): [] for s in SYSTEMS for e in SETS}
 pool, qrels = load_pool('BM25', 'dl19'), dl_qrels('dl19')

@@ -14,7 +14,7 @@ figures do), and the difference of the two runs gives the steady rate, without s
 usage: python tests/bench/train_gpu.py pack DIR
        python tests/bench/train_gpu.py run DIR OUT [--steps 5,45] [--batch-sizes 16,64] [--precisions bf16,fp32]
 """
-import argparse, gzip, json, os, sys, tempfile, time, traceback
+import argparse, gzip, json, sys, tempfile, time, traceback
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent)); from common import slim_wheels, zoo_from_slim
 
