@@ -196,13 +196,10 @@ def widened_grid(out_dir:str|Path, # Folder of the study
     return new
 
 def record_grid(out_dir:str|Path, # Folder of the study
-                factors:dict[str, Sequence]|Sequence[dict], # Setting -> its values, or a list of arms (see `grid`)
-                base:dict|None=None, # Settings shared by every cell
-                seeds:Sequence[int]=(42,), # Seeds of this call
-                tied:dict|None=None # Settings that follow a factor's value (see `grid`)
+                *args, **kw # The grid, as `widened_grid` takes it: factors, base, seeds, tied
                ) -> dict:
     "Write `grid.json`, the record `widened_grid` gives. Returns the record."
-    new = widened_grid(out_dir, factors, base, seeds, tied); out = project_path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    new = widened_grid(out_dir, *args, **kw); out = project_path(out_dir); out.mkdir(parents=True, exist_ok=True)
     tmp = out/f".grid.{os.getpid()}.json"; tmp.write_text(json.dumps(new, indent=2) + '\n'); tmp.replace(out/'grid.json')   # whole or not at all
     return new
 
