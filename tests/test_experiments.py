@@ -66,6 +66,10 @@ def test_sampling_study_smoke(tmp_path, data_root):
     assert (tmp_path/'again.ipynb').read_text().count(' 0 to run') == 1   # a slice of the grid, finished: nothing runs
     tb2, ts2 = pd.read_csv(out/'dl'/'table.csv'), pd.read_csv(out/'dl'/'tests.csv')   # and its report still covers the whole grid
     assert sorted(tb2.sampler) == ['stratified', 'topk'] and list(ts2.a) == ['sampler=stratified k=2'] and list(ts2.b) == ['sampler=topk k=2']
+    pm.execute_notebook(nb, str(tmp_path/'est.ipynb'), parameters={**params, 'seeds': '43', 'estimate_only': True}, progress_bar=False, kernel_name='python3')
+    est = (tmp_path/'est.ipynb').read_text()   # the cost of a second seed: estimated, neither recorded nor run
+    assert 'h for the 2 runs of this call' in est and json.loads((out/'dl'/'grid.json').read_text())['seeds'] == [42]
+    assert not list((out/'dl').glob('*/seed43'))
 
 def test_teacher_free_smoke(tmp_path, data_root):
     "The teacher-free margins experiment on a tiny grid: two margins tuned on dev, both arms, one seed, two steps."
