@@ -230,6 +230,10 @@ def estimate_grid(out_dir:str|Path, # A folder written by `run_grid` (its grid.j
     return est.assign(this_call=[(here or {}).get(n, 0) for n in est.index])
 
 # %% ../nbs/16_studies.ipynb #e57a1d06
+def _todo(out:Path, cells:list[dict], names:Sequence[str], seeds:Sequence[int]) -> list[tuple[dict, int]]:
+    "(cell, seed) of every run of these cells and seeds not finished in `out`, seed by seed."
+    return [(c, s) for s in seeds for c in cells if not _done(out/cell_name(c, names)/f"seed{s}", DistillConfig(**{**c, 'seed': s}), students=False)]
+
 def estimate_call(out_dir:str|Path, # Folder of the study
                   factors:dict[str, Sequence]|Sequence[dict], # Setting -> its values, or a list of arms (see `grid`)
                   base:dict|None=None, # Settings shared by every cell
@@ -240,9 +244,7 @@ def estimate_call(out_dir:str|Path, # Folder of the study
     "Print and return the estimate of every run left of the grid this call would leave recorded, its own runs in `this_call`; `estimate.csv` is refreshed when the call leaves the record as it is."
     out, seeds, names = project_path(out_dir), parse_seeds(seeds), factor_names(factors)
     g, here = widened_grid(out, factors, base, seeds, tied), {}
-    for s in seeds:
-        for c in grid(factors, base, tied):
-            if not _done(out/cell_name(c, names)/f"seed{s}", DistillConfig(**{**c, 'seed': s}), students=False): here[cell_name(c, names)] = here.get(cell_name(c, names), 0) + 1
+    for c, _ in _todo(out, grid(factors, base, tied), names, seeds): here[cell_name(c, names)] = here.get(cell_name(c, names), 0) + 1
     est = estimate_grid(out, here, probes, record=g)
     if (out/'grid.json').is_file() and read_grid(out) == g: est.to_csv(out/'estimate.csv')
     print(est.to_string())
@@ -273,7 +275,7 @@ def run_grid(out_dir:str|Path, # Folder of the study: one sub-folder per cell, o
     for c in cells: prepare(DistillConfig(**c))   # every check before any work
     out = project_path(out_dir); record_grid(out, factors, base, seeds, tied)
     runs = [(c, s) for s in seeds for c in cells]   # seed by seed: a study stopped early has every cell at least once
-    todo = [(c, s) for c, s in runs if not _done(out/cell_name(c, names)/f"seed{s}", DistillConfig(**{**c, 'seed': s}), students=False)]
+    todo = _todo(out, cells, names, seeds)
     print(f"{len(cells)} cells x {len(seeds)} seeds = {len(runs)} runs; {len(runs) - len(todo)} finished before, {len(todo)} to run")
     if estimate and todo: estimate_call(out, factors, base, seeds, tied)   # every run left of the recorded grid, this call's share
     elif estimate and not _grid_left(out)[0]: estimate_grid(out).to_csv(out/'estimate.csv')   # the grid is complete: no estimate left standing
