@@ -15,7 +15,7 @@ usage: KDNB_DATA=../shared/data python tests/bench/bench_attention.py [--tag amx
 import argparse, json, time
 from pathlib import Path
 import torch
-from kdnb.core import project_path, cpu_bf16_native, machine
+from kdnb.core import project_path, cpu_bf16_native, cpu_amx, machine
 from kdnb.cross_encoder import CrossEncoderStudent
 from kdnb.teacher import part_rule
 import kdnb.training   # registers 'kdnb_eager'
@@ -27,7 +27,7 @@ ap.add_argument('--whole-len', type=int, default=291); ap.add_argument('--whole-
 ap.add_argument('--pad', type=float, default=0.1); ap.add_argument('--tag', default=''); ap.add_argument('--note', default='')
 ap.add_argument('--precision', default='auto', choices=['auto', 'bf16', 'fp32'], help="'auto': bf16 where the CPU has it natively, as training does")
 a = ap.parse_args()
-amx = bool(getattr(torch.cpu, '_is_amx_tile_supported', lambda: False)())
+amx = cpu_amx()
 prec = torch.bfloat16 if a.precision == 'bf16' or (a.precision == 'auto' and cpu_bf16_native()) else torch.float32
 st = CrossEncoderStudent(a.student, device='cpu'); enc = st.encoder.train()
 for m in enc.modules():
