@@ -18,12 +18,12 @@ from .multitask import add_mlm
 __all__ = ['EVAL_SETS', 'ZOO_STUDENT', 'SEARCH', 'POSITIVES', 'TEACHER', 'GUARD', 'PER_QUERY', 'PROTOCOL', 'named_key',
            'training_sets', 'mix_weights', 'eval_sets', 'eval_queries', 'eval_qrels', 'check_disjoint',
            'shared_with_tests', 'dev_split', 'student_kind', 'student_class', 'make_student', 'can_index',
-           'student_index', 'student_rerank', 'DevSet', 'dev_sets', 'DevEval', 'mix_plan', 'training_groups',
-           'cached_rerank', 'eval_matrix', 'interpolate', 'parse_alphas', 'guard_sets', 'choose_alpha',
-           'interpolation_table', 'DistillConfig', 'check_student', 'dev_curve', 'taught_vectors', 'staged',
-           'train_config', 'prepare', 'train_student', 'train_run', 'interpolated', 'distill', 'write_results',
-           'plot_gains', 'write_report', 'seed_table', 'seed_tests', 'parse_seeds', 'distill_seeds', 'gain_table',
-           'gain_markdown', 'trial_settings', 'trials_table']
+           'student_index', 'student_rerank', 'DevSet', 'dev_sets', 'DevEval', 'mix_plan', 'first_queries',
+           'training_groups', 'cached_rerank', 'eval_matrix', 'interpolate', 'parse_alphas', 'guard_sets',
+           'choose_alpha', 'interpolation_table', 'DistillConfig', 'check_student', 'dev_curve', 'taught_vectors',
+           'staged', 'train_config', 'prepare', 'train_student', 'train_run', 'interpolated', 'distill',
+           'write_results', 'plot_gains', 'write_report', 'seed_table', 'seed_tests', 'parse_seeds', 'distill_seeds',
+           'gain_table', 'gain_markdown', 'trial_settings', 'trials_table']
 
 # %% ../nbs/12_pipeline.ipynb #3eeeb8d3
 def named_key(name:str # A key of `KEYS`
@@ -244,16 +244,27 @@ def mix_plan(queries:dict[str, int], # Training queries of each set (held-out on
     want = {n: None if weights is None else round(weights[n] * total) for n in queries}
     return {n: (want[n], rounds if want[n] is None else max(1, math.ceil(want[n] / max(q, 1)))) for n, q in queries.items()}
 
+# %% ../nbs/12_pipeline.ipynb #4f27757a
+def first_queries(qids:Sequence[str], # Query ids
+                  n:int=0 # How many to keep; 0: all
+                 ) -> list[str]:
+    "The first `n` of `qids` in a fixed order (by `stable_hash` of the id): the same whatever the seed or the order given, nested as `n` grows; all where `n` is 0."
+    if n < 0: raise InputError(f"a number of training queries must be 0 (all) or more, got {n}")
+    order = sorted(set(map(str, qids)), key=lambda q: (stable_hash(q), q))
+    return order[:n] if n else order
+
 # %% ../nbs/12_pipeline.ipynb #b8f607c8
 def _held_in(name:str, # A training key
              exclude:set, # Query ids held out (dev)
              teacher:str='', # Whose scores the groups carry (see `training_groups`)
-             scale:float=20.0 # A bi-encoder teacher's scale
+             scale:float=20.0, # A bi-encoder teacher's scale
+             max_queries:int=0 # At most this many of its queries (`first_queries`); 0: all
             ) -> tuple:
-    "A training key's scores without the held-out queries and those shared with a test set: (scores, pool, the teacher's key, the shared ids)."
+    "A training key's scores without the held-out queries and those shared with a test set, cut to `max_queries`: (scores, pool, the teacher's key, the shared ids)."
     key, pool, dups = named_key(name), key_pool(name), shared_with_tests(name)
-    sc = key.scores()
-    return sc[~sc.qid.isin(exclude | dups)], pool, teacher_key(name, teacher, scale, progress=False) if teacher else key, dups
+    sc = key.scores(); sc = sc[~sc.qid.isin(exclude | dups)]
+    if max_queries: sc = sc[sc.qid.isin(first_queries(sc.qid.unique(), max_queries))]
+    return sc, pool, teacher_key(name, teacher, scale, progress=False) if teacher else key, dups
 
 # %% ../nbs/12_pipeline.ipynb #ed02e11c
 POSITIVES = ('qrels', 'teacher')
@@ -267,7 +278,8 @@ def training_groups(train:str|Sequence[str], # Training set names (keys)
                     rounds:int=2, # Groups per query (independent samples); with weights, the total before mixing
                     seed:int=42, # Seed of the sampling
                     teacher:str='', # Whose scores the groups carry: '' the keys' cross-encoder; a bi-encoder's name: its scores of the same groups (`teacher_key`; the sampler still reads the keys' own)
-                    scale:float=20.0 # A bi-encoder teacher's scores are scale x similarity (the student's units)
+                    scale:float=20.0, # A bi-encoder teacher's scores are scale x similarity (the student's units)
+                    max_queries:int=0 # At most this many queries of each set (`first_queries`, after the held-out ones leave); 0: all
                    ):
     "The training groups of the named sets, mixed by weight, without the held-out queries: (`GroupData`, info)."
     import datasets
@@ -277,7 +289,7 @@ def training_groups(train:str|Sequence[str], # Training set names (keys)
     if positives not in POSITIVES: raise InputError(f"positives must be one of {POSITIVES}, got {positives!r}")
     if rounds < 1: raise InputError(f"rounds must be at least 1, got {rounds}")   # before any key is read (with weights, rounds=0 would draw nothing to mix)
     keys, texts = {}, {}
-    for n in sets: keys[n] = _held_in(n, set(exclude or ()), teacher, scale); texts.update(keys[n][1].passages)
+    for n in sets: keys[n] = _held_in(n, set(exclude or ()), teacher, scale, max_queries); texts.update(keys[n][1].passages)
     plan = mix_plan({n: keys[n][0].qid.nunique() for n in sets}, rounds, w)
     parts, info = [], {}
     for i, n in enumerate(sets):
@@ -431,6 +443,7 @@ class DistillConfig:
     train:str='scifact-train-bm25' # Training sets: comma-separated keys of `KEYS` with role 'train'
     teacher:str='' # Whose scores the student learns: '' the keys' cross-encoder; a bi-encoder (zoo name, folder, hub id): its scores of the same pairs, and its vectors for `vector_mse`
     weights:str='' # Mixing weights, one per training set (comma-separated); '': each set as it comes
+    train_queries:int=0 # At most this many queries of each training set (`first_queries`: the same whatever the seed, nested as it grows; learning curves, quick runs); 0: all
     positives:str='qrels' # 'qrels' (judged positives where the key has judgments, else the teacher's top) or 'teacher' (no human labels)
     dev:str='scifact-train-bm25,dl21-bm25' # Keys whose held-out judged queries form the dev sets
     dev_fraction:float=0.1 # Share of each dev key's judged queries held out
@@ -592,7 +605,7 @@ def train_run(st, # The student from `train_student`, trained in place
     if staged(cfg):
         from kdnb.online import train_stages
         return train_stages(st, cfg, out, held, DevEval(p['devs']), progress)
-    data, ginfo = training_groups(p['sets'], cfg.weights or None, held, cfg.positives, cfg.sampler, cfg.k, cfg.rounds, cfg.seed, cfg.teacher, cfg.scale)
+    data, ginfo = training_groups(p['sets'], cfg.weights or None, held, cfg.positives, cfg.sampler, cfg.k, cfg.rounds, cfg.seed, cfg.teacher, cfg.scale, cfg.train_queries)
     return train(st, data, out/'run', train_config(cfg), eval_fn=DevEval(p['devs']), progress=progress), len(data), ginfo, {}
 
 # %% ../nbs/12_pipeline.ipynb #e89f0c1d

@@ -87,10 +87,10 @@ def _dev_items(cfg:DistillConfig, reranker:bool) -> int:
     return n
 
 @functools.lru_cache(maxsize=None)
-def _groups_per_round(train, weights, dev, dev_fraction, dev_min, positives, sampler, k, seed) -> int:
+def _groups_per_round(train, weights, dev, dev_fraction, dev_min, positives, sampler, k, seed, train_queries) -> int:
     "Training groups of one round (one group per training query), the dev queries left out; cached: the cells of a grid share it."
     dev_q = {q for d in _devs(dev, dev_fraction, dev_min) for q in d.queries}
-    return len(training_groups(train, weights or None, dev_q, positives, sampler, k, 1, seed)[0])
+    return len(training_groups(train, weights or None, dev_q, positives, sampler, k, 1, seed, max_queries=train_queries)[0])
 
 def run_plan(cfg:DistillConfig # One run's settings
             ) -> dict:
@@ -98,7 +98,7 @@ def run_plan(cfg:DistillConfig # One run's settings
     from kdnb.data import load_beir
     from kdnb.pipeline import student_class
     reranker = not can_index(student_class(cfg.kind or student_kind(cfg.student)))
-    groups = _groups_per_round(cfg.train, cfg.weights, cfg.dev, cfg.dev_fraction, cfg.dev_min, cfg.positives, cfg.sampler, cfg.k, cfg.seed) * cfg.rounds * cfg.stages
+    groups = _groups_per_round(cfg.train, cfg.weights, cfg.dev, cfg.dev_fraction, cfg.dev_min, cfg.positives, cfg.sampler, cfg.k, cfg.seed, cfg.train_queries) * cfg.rounds * cfg.stages
     steps = cfg.stages * (cfg.max_steps or max(1, math.ceil(groups / cfg.stages / cfg.batch_size)) * cfg.epochs)   # each stage its own batches
     evals = 1 + (steps // cfg.eval_every + 1 if cfg.eval_every else cfg.epochs * cfg.stages)
     alphas = len([a for a in cfg.alphas.split(',') if a.strip()]) if cfg.alphas else 0
@@ -125,7 +125,7 @@ def probe(cfg:DistillConfig, # The settings whose student, batch and lengths to 
     from kdnb.training import Trainer
     from kdnb.pipeline import student_rerank
     dev = _devs(cfg.dev, cfg.dev_fraction, cfg.dev_min)
-    data, _ = training_groups(cfg.train, cfg.weights or None, {q for d in dev for q in d.queries}, cfg.positives, cfg.sampler, cfg.k, 1, cfg.seed)
+    data, _ = training_groups(cfg.train, cfg.weights or None, {q for d in dev for q in d.queries}, cfg.positives, cfg.sampler, cfg.k, 1, cfg.seed, max_queries=cfg.train_queries)
     st = train_student(cfg)   # cut to its layers, with a vector teacher where the loss needs one
     with tempfile.TemporaryDirectory() as d:
         tr = Trainer(st, data, d, train_config(cfg), progress=False)
@@ -177,19 +177,23 @@ def read_grid(out_dir:str|Path # A folder written by `run_grid`
     try: return json.loads(f.read_text())
     except json.JSONDecodeError as e: raise InputError(f"not a grid record: {e.msg}", path=f, line=e.lineno) from None
 
+def _same_base(a:dict, b:dict) -> bool:
+    "Two grids' shared settings are the same, a setting one of them leaves out counting as its default (a parameter added to an experiment later)."
+    d = asdict(DistillConfig()); return {**d, **a} == {**d, **b}
+
 def widened_grid(out_dir:str|Path, # Folder of the study
                  factors:dict[str, Sequence]|Sequence[dict], # Setting -> its values, or a list of arms (see `grid`)
                  base:dict|None=None, # Settings shared by every cell
                  seeds:Sequence[int]=(42,), # Seeds of this call
                  tied:dict|None=None # Settings that follow a factor's value (see `grid`)
                 ) -> dict:
-    "The record a call would leave in `out_dir`, without writing it: a slice of the grid recorded there widens it to the union of both; another grid replaces it."
+    "The record a call would leave in `out_dir`, without writing it: a slice of the grid recorded there widens it to the union of both; another grid replaces it. A base setting missing on one side counts as its `DistillConfig` default, as in `_done`."
     out = project_path(out_dir)
     new = json.loads(json.dumps(dict(factors={k: list(v) for k, v in factors.items()} if isinstance(factors, dict) else list(factors), base=base or {}, seeds=list(seeds), tied=tied or {})))
     old = read_grid(out) if (out/'grid.json').is_file() else None
     union = lambda a, b: a + [v for v in b if v not in a]
     if old and factor_names(old['factors']) == factor_names(new['factors']) and type(old['factors']) is type(new['factors']) \
-            and old['base'] == new['base'] and old.get('tied', {}) == new['tied']:
+            and _same_base(old['base'], new['base']) and old.get('tied', {}) == new['tied']:
         fs = ({k: union(v, new['factors'][k]) for k, v in old['factors'].items()} if isinstance(new['factors'], dict)
               else union(old['factors'], new['factors']))
         new = {**new, 'factors': fs, 'seeds': union(old['seeds'], new['seeds'])}

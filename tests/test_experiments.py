@@ -49,7 +49,7 @@ def test_sampling_study_smoke(tmp_path, data_root):
     "The sampling-study runner on a tiny grid: two samplers, one k, one seed, two steps; tests, diagnostics and plots; a slice run again trains nothing and reports the whole grid."
     out = tmp_path/'ss'
     params = dict(out_dir=str(out), samplers='stratified,topk', ks='2', seeds='42', transfers='dl', max_steps=2, batch_size=4, rounds=1,
-                  eval_sets='dl19-rerank')
+                  passage_max_len=48, eval_sets='cranfield-full')
     nb = str(project_root()/'nbs/experiments/sampling_study.ipynb')
     pm.execute_notebook(nb, str(tmp_path/'run.ipynb'), parameters=params, progress_bar=False, kernel_name='python3')
     import pandas as pd
@@ -75,7 +75,7 @@ def test_teacher_free_smoke(tmp_path, data_root):
     "The teacher-free margins experiment on a tiny grid: two margins tuned on dev, both arms, one seed, two steps."
     out = tmp_path/'tf'
     params = dict(out_dir=str(out), margins='1,10', seeds='42', max_steps=2, batch_size=4, rounds=1, train='dl21-bm25', dev='dl21-bm25',
-                  eval_sets='dl19-rerank')
+                  passage_max_len=48, eval_sets='cranfield-full')
     pm.execute_notebook(str(project_root()/'nbs/experiments/teacher_free.ipynb'), str(tmp_path/'run.ipynb'), parameters=params,
                         progress_bar=False, kernel_name='python3')
     import pandas as pd
@@ -90,7 +90,7 @@ def test_self_distill_smoke(tmp_path, data_root):
     "The self-distillation experiment on a tiny grid: two vector weights tuned on dev, the three arms, one seed, two steps; a second run trains nothing."
     out = tmp_path/'sd'
     params = dict(out_dir=str(out), weights='1,10', seeds='42', max_steps=2, batch_size=4, rounds=1, k=2, train='dl21-bm25', dev='dl21-bm25',
-                  eval_sets='dl19-rerank')
+                  passage_max_len=48, eval_sets='cranfield-full')
     nb = str(project_root()/'nbs/experiments/self_distill.ipynb')
     pm.execute_notebook(nb, str(tmp_path/'run.ipynb'), parameters=params, progress_bar=False, kernel_name='python3')
     import pandas as pd
@@ -112,8 +112,8 @@ def test_self_distill_smoke(tmp_path, data_root):
 def test_multitask_smoke(tmp_path, data_root):
     "The multi-task experiment on a tiny grid: the four arms, one seed, two steps; MLM's loss logged where it is on, and nowhere else."
     out = tmp_path/'mt'
-    params = dict(out_dir=str(out), seeds='42', max_steps=2, batch_size=4, rounds=1, k=2, train='dl21-bm25', dev='dl21-bm25', eval_sets='dl19-rerank',
-                  mlm=0.5, contrastive=0.2)
+    params = dict(out_dir=str(out), seeds='42', max_steps=2, batch_size=4, rounds=1, k=2, train='dl21-bm25', dev='dl21-bm25', eval_sets='cranfield-full',
+                  passage_max_len=48, mlm=0.5, contrastive=0.2)
     pm.execute_notebook(str(project_root()/'nbs/experiments/multitask.ipynb'), str(tmp_path/'run.ipynb'), parameters=params,
                         progress_bar=False, kernel_name='python3')
     import pandas as pd
@@ -129,7 +129,7 @@ def test_multitask_smoke(tmp_path, data_root):
 def test_online_smoke(tmp_path, data_root):
     "The online-distillation experiment on a tiny grid: both arms, two stages of two steps, one online round; the keys' budget recorded; a second run trains nothing."
     out = tmp_path/'on'
-    params = dict(out_dir=str(out), seeds='42', base=10, fresh=1, stages=2, max_steps=2, batch_size=4, passage_max_len=64,
+    params = dict(out_dir=str(out), seeds='42', base=10, fresh=1, stages=2, max_steps=2, batch_size=4, passage_max_len=64, train_queries=30,
                   dev='dl21-bm25', eval_sets='cranfield-full')   # a re-ranked dev set: SciFact-train's dev queries would encode the SciFact corpus at each evaluation
     nb = str(project_root()/'nbs/experiments/online.ipynb')
     pm.execute_notebook(nb, str(tmp_path/'run.ipynb'), parameters=params, progress_bar=False, kernel_name='python3')
