@@ -559,6 +559,7 @@ def prepare(cfg:DistillConfig # The run's settings
     if full and not can_index(cls): raise InputError(f"a {cls.kind} student only re-ranks; the full-retrieval sets {', '.join(full)} need an index: "
                                                      f"choose re-ranking sets ({', '.join(s for s in EVAL_SETS if 'key' in EVAL_SETS[s])})")
     if cfg.positives not in POSITIVES: raise InputError(f"positives must be one of {POSITIVES}, got {cfg.positives!r}")
+    first_queries([], cfg.train_queries)   # a negative number of training queries stops here, before any work
     devs = dev_sets(cfg.dev, cfg.dev_fraction, cfg.dev_min); guards = guard_sets(cfg.guard, sets); parse_alphas(cfg.alphas)
     held = {f"dev set {d.name}": d.queries for d in devs + guards}
     for n in sets:   # what training will use: the key's queries but those duplicating a test query (`shared_with_tests`)

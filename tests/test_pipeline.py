@@ -14,6 +14,7 @@ TINY = dict(train='dl21-bm25', dev='dl21-bm25', guard='', alphas='0.5', eval_set
     (dict(positives='human'), 'positives must be one of'),
     (dict(guard='dl21-bm25'), 'guard set dl21-bm25 is a training set'),
     (dict(alphas='0.5,1.5'), 'alphas must lie in [0, 1]'),
+    (dict(train_queries=-5), 'training queries must be 0 (all) or more'),
 ])
 def test_bad_input_stops_before_work(tmp_path, data_root, bad, msg):
     with pytest.raises(InputError) as e: distill(tmp_path/'run', **{**TINY, **bad})
