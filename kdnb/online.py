@@ -137,14 +137,14 @@ def stage_inputs(cfg, # The run's `DistillConfig`
     "The run's training key and pool, the collection to search, passage texts, training queries (at most `cfg.train_queries`) and qrels (with their lowest relevant grade)."
     from kdnb.answer_key import KEYS, key_pool, key_qrels
     from kdnb.data import load_beir
-    from kdnb.pipeline import named_key, shared_with_tests, training_sets, first_queries
+    from kdnb.pipeline import named_key, shared_with_tests, training_sets, training_queries
     name = training_sets(cfg.train)[0]; spec = KEYS[name]
     pool = key_pool(name)
     coll = load_beir(spec['collection'], spec['split'], check=False) if 'collection' in spec else None
     dups = shared_with_tests(name)
     qrels, mg = key_qrels(name) if cfg.positives == 'qrels' else (None, 1)
     return SimpleNamespace(name=name, key=named_key(name), pool=pool, coll=coll, passages=coll.corpus if coll is not None else pool.passages, dups=dups,
-                           queries={q: pool.queries[q] for q in first_queries([q for q in pool.queries if q not in held | dups], cfg.train_queries)}, qrels=qrels, min_grade=mg)
+                           queries={q: pool.queries[q] for q in training_queries(name, held, cfg.train_queries)}, qrels=qrels, min_grade=mg)
 
 # %% ../nbs/20_online.ipynb #2d52f4da
 def online_round(student, # The student after stage `s`

@@ -19,11 +19,11 @@ __all__ = ['EVAL_SETS', 'ZOO_STUDENT', 'SEARCH', 'POSITIVES', 'TEACHER', 'GUARD'
            'training_sets', 'mix_weights', 'eval_sets', 'eval_queries', 'eval_qrels', 'check_disjoint',
            'shared_with_tests', 'dev_split', 'student_kind', 'student_class', 'make_student', 'can_index',
            'student_index', 'student_rerank', 'DevSet', 'dev_sets', 'DevEval', 'mix_plan', 'first_queries',
-           'training_groups', 'cached_rerank', 'eval_matrix', 'interpolate', 'parse_alphas', 'guard_sets',
-           'choose_alpha', 'interpolation_table', 'DistillConfig', 'check_student', 'dev_curve', 'taught_vectors',
-           'staged', 'train_config', 'prepare', 'train_student', 'train_run', 'interpolated', 'distill',
-           'write_results', 'plot_gains', 'write_report', 'seed_table', 'seed_tests', 'parse_seeds', 'distill_seeds',
-           'gain_table', 'gain_markdown', 'trial_settings', 'trials_table']
+           'training_queries', 'training_groups', 'cached_rerank', 'eval_matrix', 'interpolate', 'parse_alphas',
+           'guard_sets', 'choose_alpha', 'interpolation_table', 'DistillConfig', 'check_student', 'dev_curve',
+           'taught_vectors', 'staged', 'train_config', 'prepare', 'train_student', 'train_run', 'interpolated',
+           'distill', 'write_results', 'plot_gains', 'write_report', 'seed_table', 'seed_tests', 'parse_seeds',
+           'distill_seeds', 'gain_table', 'gain_markdown', 'trial_settings', 'trials_table']
 
 # %% ../nbs/12_pipeline.ipynb #3eeeb8d3
 def named_key(name:str # A key of `KEYS`
@@ -253,6 +253,15 @@ def first_queries(qids:Sequence[str], # Query ids
     order = sorted(set(map(str, qids)), key=lambda q: (stable_hash(q), q))
     return order[:n] if n else order
 
+# %% ../nbs/12_pipeline.ipynb #0647b0de
+def training_queries(name:str, # A training key
+                     exclude:set=frozenset(), # Query ids held out (dev)
+                     max_queries:int=0 # At most this many of them (`first_queries`); 0: all
+                    ) -> list[str]:
+    "The queries a run trains on from key `name`: its own without `exclude` and those shared with a test set, the first `max_queries` of them."
+    drop = set(exclude) | shared_with_tests(name)
+    return first_queries([q for q in key_pool(name).queries if q not in drop], max_queries)
+
 # %% ../nbs/12_pipeline.ipynb #b8f607c8
 def _held_in(name:str, # A training key
              exclude:set, # Query ids held out (dev)
@@ -262,8 +271,7 @@ def _held_in(name:str, # A training key
             ) -> tuple:
     "A training key's scores without the held-out queries and those shared with a test set, cut to `max_queries`: (scores, pool, the teacher's key, the shared ids)."
     key, pool, dups = named_key(name), key_pool(name), shared_with_tests(name)
-    sc = key.scores(); sc = sc[~sc.qid.isin(exclude | dups)]
-    if max_queries: sc = sc[sc.qid.isin(first_queries(sc.qid.unique(), max_queries))]
+    sc = key.scores(); sc = sc[sc.qid.isin(training_queries(name, exclude, max_queries))]
     return sc, pool, teacher_key(name, teacher, scale, progress=False) if teacher else key, dups
 
 # %% ../nbs/12_pipeline.ipynb #ed02e11c
@@ -562,8 +570,8 @@ def prepare(cfg:DistillConfig # The run's settings
     first_queries([], cfg.train_queries)   # a negative number of training queries stops here, before any work
     devs = dev_sets(cfg.dev, cfg.dev_fraction, cfg.dev_min); guards = guard_sets(cfg.guard, sets); parse_alphas(cfg.alphas)
     held = {f"dev set {d.name}": d.queries for d in devs + guards}
-    for n in sets:   # what training will use: the key's queries but those duplicating a test query (`shared_with_tests`)
-        dup = shared_with_tests(n); held[f"training set {n}"] = {q: x for q, x in key_pool(n).queries.items() if q not in dup}
+    for n in sets:   # what training will use: the key's queries but those duplicating a test query
+        qs = key_pool(n).queries; held[f"training set {n}"] = {q: qs[q] for q in training_queries(n)}
     check_disjoint(held, tests)
     return dict(sets=sets, tests=tests, devs=devs, guards=guards)
 
@@ -640,7 +648,7 @@ def distill(out_dir:str|Path, # Run folder, relative to the project root; rerunn
     seed_everything(cfg.seed)
     dev_q = {d.name: sorted(d.queries) for d in p['devs']}
     held = {q for qs in dev_q.values() for q in qs}
-    st = train_student(cfg); teacher = make_student(cfg.teacher, precision=cfg.precision) if cfg.teacher else None   # the teacher, evaluated beside
+    st = train_student(cfg); teacher = make_student(cfg.teacher, query_max_len=cfg.query_max_len, passage_max_len=cfg.passage_max_len, precision=cfg.precision) if cfg.teacher else None   # evaluated beside, reading what the student reads
     t = time.perf_counter(); summary, n_groups, ginfo, extra = train_run(st, cfg, p, out, held, progress)
     timings['train_s'] = round(time.perf_counter() - t, 1)
     st.eval().save(out/'student-last')

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from .core import InputError, get_dtype, precision_name, project_path
 from .pipeline import (DistillConfig, EVAL_SETS, PER_QUERY, _done, distill, parse_seeds, eval_sets, key_pool, make_student, prepare,
                            train_student, taught_vectors, train_config,
-                           student_kind, training_groups, dev_sets, can_index)
+                           student_kind, training_groups, training_queries, dev_sets, can_index)
 
 # %% auto #0
 __all__ = ['TRANSFER_SETS', 'factor_names', 'grid', 'cell_name', 'transfer_plans', 'run_plan', 'probe', 'estimate_cost',
@@ -109,10 +109,11 @@ def run_plan(cfg:DistillConfig # One run's settings
         if 'key' in e: test += key_pool(e['key']).n_pairs * (systems - 1)   # the student before is scored once per study: cached
         else: c = load_beir(e['collection'], e['split'], check=False); test += (len(c.corpus) + len(c.queries)) * (systems - 1)
     dev, online, teacher = _dev_items(cfg, reranker), 0, 0
-    if cfg.fresh:   # each online round: the student searches the training collection; the teacher scores at most `fresh` pairs a query
+    if cfg.fresh:   # each online round: the student searches the training collection for its training queries; the teacher scores at most `fresh` pairs a query
         from kdnb.answer_key import KEYS
         spec = KEYS[cfg.train]; c = load_beir(spec['collection'], spec['split'], check=False)
-        online, teacher = (len(c.corpus) + len(c.queries)) * (cfg.stages - 1), cfg.fresh * (cfg.stages - 1) * (groups // (cfg.rounds * cfg.stages))
+        q = len(training_queries(cfg.train, {q for d in _devs(cfg.dev, cfg.dev_fraction, cfg.dev_min) for q in d.queries}, cfg.train_queries))
+        online, teacher = (len(c.corpus) + q) * (cfg.stages - 1), cfg.fresh * (cfg.stages - 1) * q
     return dict(groups=groups, steps=steps, dev_evals=evals + alphas, dev_items=dev * (evals + alphas) + online, test_items=test, teacher_pairs=teacher)
 
 # %% ../nbs/16_studies.ipynb #69fc6839
