@@ -79,6 +79,10 @@ def _devs(dev:str, fraction:float, min_queries:int) -> tuple:
     "The dev sets of these settings, built once for the whole grid (every cell and probe reads them)."
     return tuple(dev_sets(dev, fraction, min_queries))
 
+def _dev_queries(dev:str, fraction:float, min_queries:int) -> set:
+    "The ids of every dev query of these settings: never trained on."
+    return {q for d in _devs(dev, fraction, min_queries) for q in d.queries}
+
 def _dev_items(cfg:DistillConfig, reranker:bool) -> int:
     "Items one dev evaluation scores: candidate pairs where it re-ranks, corpus passages and queries where it searches."
     n = 0
@@ -89,8 +93,7 @@ def _dev_items(cfg:DistillConfig, reranker:bool) -> int:
 @functools.lru_cache(maxsize=None)
 def _groups_per_round(train, weights, dev, dev_fraction, dev_min, positives, sampler, k, seed, train_queries) -> int:
     "Training groups of one round (one group per training query), the dev queries left out; cached: the cells of a grid share it."
-    dev_q = {q for d in _devs(dev, dev_fraction, dev_min) for q in d.queries}
-    return len(training_groups(train, weights or None, dev_q, positives, sampler, k, 1, seed, max_queries=train_queries)[0])
+    return len(training_groups(train, weights or None, _dev_queries(dev, dev_fraction, dev_min), positives, sampler, k, 1, seed, max_queries=train_queries)[0])
 
 def run_plan(cfg:DistillConfig # One run's settings
             ) -> dict:
@@ -112,7 +115,7 @@ def run_plan(cfg:DistillConfig # One run's settings
     if cfg.fresh:   # each online round: the student searches the training collection for its training queries; the teacher scores at most `fresh` pairs a query
         from kdnb.answer_key import KEYS
         spec = KEYS[cfg.train]; c = load_beir(spec['collection'], spec['split'], check=False)
-        q = len(training_queries(cfg.train, {q for d in _devs(cfg.dev, cfg.dev_fraction, cfg.dev_min) for q in d.queries}, cfg.train_queries))
+        q = len(training_queries(cfg.train, _dev_queries(cfg.dev, cfg.dev_fraction, cfg.dev_min), cfg.train_queries))
         online, teacher = (len(c.corpus) + q) * (cfg.stages - 1), cfg.fresh * (cfg.stages - 1) * q
     return dict(groups=groups, steps=steps, dev_evals=evals + alphas, dev_items=dev * (evals + alphas) + online, test_items=test, teacher_pairs=teacher)
 
@@ -126,7 +129,7 @@ def probe(cfg:DistillConfig, # The settings whose student, batch and lengths to 
     from kdnb.training import Trainer
     from kdnb.pipeline import student_rerank
     dev = _devs(cfg.dev, cfg.dev_fraction, cfg.dev_min)
-    data, _ = training_groups(cfg.train, cfg.weights or None, {q for d in dev for q in d.queries}, cfg.positives, cfg.sampler, cfg.k, 1, cfg.seed, max_queries=cfg.train_queries)
+    data, _ = training_groups(cfg.train, cfg.weights or None, _dev_queries(cfg.dev, cfg.dev_fraction, cfg.dev_min), cfg.positives, cfg.sampler, cfg.k, 1, cfg.seed, max_queries=cfg.train_queries)
     st = train_student(cfg)   # cut to its layers, with a vector teacher where the loss needs one
     with tempfile.TemporaryDirectory() as d:
         tr = Trainer(st, data, d, train_config(cfg), progress=False)
