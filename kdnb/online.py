@@ -194,7 +194,7 @@ def train_stages(student, # The student, trained in place
     plot_curves(run/'log.jsonl', run/'curves.png')
     rounds = key_rounds(kd); n = sum(x['groups'] for x in stages)
     summary = dict(step=sum(steps), total=sum(x['total'] for x in summaries), best=best and best['value'], metric=DevEval.metric, out=str(run),
-                   stopped=any(x['stopped'] for x in summaries))
+                   stopped=any(x['stopped'] for x in summaries), earlier=round(sum(x['earlier'] for x in summaries), 1))
     info = {ins.name: dict(queries=len(queries), groups=n, teacher=ins.key.columns[0], weight=None, shared_with_tests=sorted(ins.dups),
                        positives='qrels' if qrels is not None else 'teacher top', skipped=sorted(skipped), score_stats=merge_score_stats(infos))}
     extra = dict(stages=stages, key=dict(pairs=sum(x['pairs'] for x in rounds), reused=sum(x['reused'] for x in rounds),

@@ -650,7 +650,8 @@ def distill(out_dir:str|Path, # Run folder, relative to the project root; rerunn
     held = {q for qs in dev_q.values() for q in qs}
     st = train_student(cfg); teacher = make_student(cfg.teacher, query_max_len=cfg.query_max_len, passage_max_len=cfg.passage_max_len, precision=cfg.precision) if cfg.teacher else None   # evaluated beside, reading what the student reads
     t = time.perf_counter(); summary, n_groups, ginfo, extra = train_run(st, cfg, p, out, held, progress)
-    timings['train_s'] = round(time.perf_counter() - t, 1)
+    earlier = summary.get('earlier', 0.0)   # training by attempts before a resume, up to the checkpoint it resumed from
+    timings['train_s'] = round(time.perf_counter() - t + earlier, 1)
     st.eval().save(out/'student-last')
     best = json.loads((out/'run'/'best.json').read_text())
     publish_new(out/'student-best', lambda t: shutil.copytree(out/'run'/'best', t))
@@ -673,7 +674,8 @@ def distill(out_dir:str|Path, # Run folder, relative to the project root; rerunn
         runs = eval_matrix(systems | own, p['tests'], cached=('student before', *own), progress=progress)
         timings['eval_s'] = round(time.perf_counter() - t, 1)
         info['metrics'] = write_results(runs, out)
-    timings['total_s'] = round(time.perf_counter() - t0, 1)
+    timings['total_s'] = round(time.perf_counter() - t0 + earlier, 1)
+    if earlier: timings['earlier_s'] = earlier
     info.update(timings=timings, settings=settings().as_dict())
     (out/'run_info.json').write_text(json.dumps(info, indent=2, default=str) + '\n')
     write_report(out)

@@ -279,6 +279,7 @@ class Trainer:
         from transformers import get_linear_schedule_with_warmup
         self.sched = get_linear_schedule_with_warmup(self.opt, int(cfg.warmup_ratio * self.total), self.total)
         self.step, self.epoch, self.pos, self.best, self.metric = 0, 0, 0, None, cfg.metric
+        self.before, self.t0 = 0.0, None   # seconds trained by earlier attempts (up to the checkpoint resumed from); this attempt's start
         self.stats = []   # the student's `batch_stats` since the last log line
         if self.main: self.out.mkdir(parents=True, exist_ok=True)
 
@@ -289,11 +290,17 @@ class Trainer:
 
     def __repr__(self): return f"Trainer({type(self.student).__name__}, {len(self.data)} groups, {self.total} steps, loss {self.loss_fn.name}, {self.out})"
 
+# %% ../nbs/10_training.ipynb #ee0a2765
+@patch
+def elapsed(self:Trainer) -> float:
+    "Seconds this run has trained: earlier attempts' up to the checkpoint resumed from, plus this `fit` so far."
+    return self.before + (time.perf_counter() - self.t0 if self.t0 is not None else 0.0)
+
 # %% ../nbs/10_training.ipynb #3784f3f8
 @patch
 def save(self:Trainer, name:str # Checkpoint folder name in the run folder ('last')
         ):
-    "Checkpoint on rank 0: weights, optimizer, scheduler, RNG states (of every rank) and the data position."
+    "Checkpoint on rank 0: weights, optimizer, scheduler, RNG states (of every rank), the data position and the time trained."
     rngs = rng_state()
     if self.world > 1:
         allr = [None] * self.world; dist.all_gather_object(allr, rngs); rngs = allr
@@ -303,13 +310,13 @@ def save(self:Trainer, name:str # Checkpoint folder name in the run folder ('las
     tmp.mkdir()
     torch.save(self.student.state_dict(), tmp/'weights.pt')
     torch.save(dict(optimizer=self.opt.state_dict(), scheduler=self.sched.state_dict(), rng=rngs, step=self.step, epoch=self.epoch,
-                    pos=self.pos, best=self.best, metric=self.metric, config=asdict(self.cfg)), tmp/'state.pt')
+                    pos=self.pos, best=self.best, metric=self.metric, config=asdict(self.cfg), elapsed=self.elapsed()), tmp/'state.pt')
     publish_dir(tmp, self.out/name)
 
 # %% ../nbs/10_training.ipynb #8c683b54
 @patch
 def resume(self:Trainer) -> bool:
-    "Continue from `out/last` if it exists (same settings only); drops log lines written after it. True when resumed."
+    "Continue from `out/last` if it exists (same settings only), with the time trained so far; drops log lines written after it. True when resumed."
     last = self.out/'last'
     if not (last/'state.pt').is_file(): return False
     try: st = torch.load(last/'state.pt', map_location='cpu', weights_only=True)
@@ -320,10 +327,12 @@ def resume(self:Trainer) -> bool:
     self.opt.load_state_dict(st['optimizer']); self.sched.load_state_dict(st['scheduler'])
     self.step, self.epoch, self.pos, self.best, self.metric = st['step'], st['epoch'], st['pos'], st['best'], st['metric']
     set_rng_state(st['rng'][self.rank] if isinstance(st['rng'], list) else st['rng'])
+    self.before = st.get('elapsed', 0.0)
     log = self.out/'log.jsonl'
     if self.main and log.is_file():
         keep = [l for l in log.read_text().splitlines() if l.strip() and json.loads(l)['step'] <= self.step]
         log.write_text(''.join(l + '\n' for l in keep))
+        if 'elapsed' not in st: self.before = max((json.loads(l).get('elapsed', 0.0) for l in keep), default=0.0)   # an older checkpoint: its log's time
     return True
 
 # %% ../nbs/10_training.ipynb #fe0e45ea
@@ -381,11 +390,11 @@ def optimizer_step(self:Trainer) -> float|None:
 def fit(self:Trainer, resume:bool=True, # Continue from `out/last` when it exists
         stop_after:int|None=None # Stop (as if killed) after this many steps of this call: for tests
        ) -> dict:
-    "Run to the last step: evaluate, train, log, checkpoint; returns a summary (steps, best metric, paths)."
-    c = self.cfg
+    "Run to the last step: evaluate, train, log, checkpoint; returns a summary (steps, best metric, paths, seconds trained in all and before a resume)."
+    c = self.cfg; self.t0 = time.perf_counter()
     if not (resume and self.resume()) and self.main and (self.out/'log.jsonl').exists(): (self.out/'log.jsonl').unlink()
     if c.eval_first and self.step == 0: self.evaluate()
-    self.student.train(); t0, done_here, losses, stopped = time.perf_counter(), 0, [], False
+    self.student.train(); done_here, losses, stopped = 0, [], False
     bar = tqdm(total=self.total, initial=self.step, desc='training', unit='step', disable=not (self.progress and self.main))
     while self.step < self.total and not stopped:
         mine = [b[self.rank::self.world] for b in self.plan(self.epoch)]   # each process takes its share of every global batch
@@ -400,7 +409,7 @@ def fit(self:Trainer, resume:bool=True, # Continue from `out/last` when it exist
             if self.step % c.log_every == 0 or self.step == self.total:
                 stats = {k: float(np.mean([s[k] for s in self.stats if k in s])) for k in dict.fromkeys(k for s in self.stats for k in s)}
                 self.log(dict(step=self.step, epoch=self.epoch, loss=float(np.mean(losses)), lr=self.sched.get_last_lr()[0], grad_norm=gn,
-                              elapsed=round(time.perf_counter() - t0, 2), **stats))
+                              elapsed=round(self.elapsed(), 2), **stats))
                 bar.set_postfix(loss=f"{np.mean(losses):.4f}"); losses, self.stats = [], []
             if c.eval_every and (self.step % c.eval_every == 0 or self.step == self.total): self.evaluate()   # the last step too
             if self.step % c.save_every == 0 or self.step == self.total: self.save('last')
@@ -413,7 +422,8 @@ def fit(self:Trainer, resume:bool=True, # Continue from `out/last` when it exist
         if self.step >= self.total and not c.eval_every and self.pos: self.evaluate()
     bar.close(); self.restore_attention()   # the model's own kernels again
     if self.main and not stopped and (self.out/'log.jsonl').is_file(): plot_curves(self.out/'log.jsonl', self.out/'curves.png')
-    return dict(step=self.step, total=self.total, epoch=self.epoch, best=self.best, metric=self.metric, out=str(self.out), stopped=stopped)
+    return dict(step=self.step, total=self.total, epoch=self.epoch, best=self.best, metric=self.metric, out=str(self.out), stopped=stopped,
+                elapsed=round(self.elapsed(), 1), earlier=round(self.before, 1))
 
 # %% ../nbs/10_training.ipynb #ed5b7338
 def train(student, # A kdnb student (e.g. `BiEncoder`)
