@@ -11,16 +11,16 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
-from .core import InputError, get_dtype, precision_name, project_path
+from .core import InputError, get_dtype, machine, precision_name, project_path
 from .pipeline import (DistillConfig, EVAL_SETS, PER_QUERY, _done, distill, parse_seeds, eval_sets, key_pool, make_student, prepare,
                            train_student, taught_vectors, train_config,
                            student_kind, training_groups, training_queries, dev_sets, can_index)
 
 # %% auto #0
-__all__ = ['TRANSFER_SETS', 'factor_names', 'grid', 'cell_name', 'transfer_plans', 'run_plan', 'probe', 'estimate_cost',
-           'read_grid', 'widened_grid', 'record_grid', 'estimate_grid', 'estimate_call', 'run_grid', 'run_left',
-           'grid_tests', 'grid_table', 'grid_scores', 'grid_dev', 'best_on_dev', 'plot_cells', 'grid_group_stats',
-           'stats_vs_quality', 'plot_vs_stats']
+__all__ = ['TRANSFER_SETS', 'PREDICTED', 'factor_names', 'grid', 'cell_name', 'transfer_plans', 'run_plan', 'probe',
+           'estimate_cost', 'read_grid', 'widened_grid', 'record_grid', 'estimate_grid', 'estimate_call', 'run_grid',
+           'run_left', 'grid_tests', 'grid_table', 'grid_scores', 'grid_dev', 'best_on_dev', 'plot_cells',
+           'grid_group_stats', 'stats_vs_quality', 'plot_vs_stats']
 
 # %% ../nbs/16_studies.ipynb #63b1ae29
 def factor_names(factors:dict|Sequence[dict] # A grid's factors: {setting: values}, or a list of arms
@@ -148,25 +148,28 @@ def _cost_key(cfg:DistillConfig) -> tuple:
     return (cfg.student, cfg.kind, cfg.layers, cfg.k, cfg.batch_size, cfg.query_max_len, cfg.passage_max_len, cfg.precision,
             cfg.teacher if taught_vectors(cfg) else '', cfg.mlm)
 
+def _predicted(c:dict, probes:dict) -> tuple:
+    "(cost key, run plan, probe, seconds of one run by the probe) of the cell `c`; probes its key when `probes` has none."
+    cfg = DistillConfig(**c); plan, key = run_plan(cfg), _cost_key(cfg)
+    if key not in probes: probes[key] = probe(cfg)
+    pr = probes[key]
+    return key, plan, pr, plan['steps'] * pr['step_s'] + (plan['dev_items'] + plan['test_items']) / pr['items_per_s']
+
 def estimate_cost(cells:list[dict], # From `grid`
                   seeds:Sequence[int], # Seeds of each cell
                   factors:Sequence[str]=(), # The factors, to name the cells
                   probes:dict|None=None, # Probe results by `_cost_key`, reused (filled as it goes)
                   runs_left:dict|None=None, # Cell name -> runs still to do; None: every seed
-                  finished:Sequence[tuple[dict, float]]=() # (cell settings, measured seconds) of finished runs: they calibrate the probe of their cost key, or of any
+                  finished:Sequence[tuple]=() # (cell settings, measured seconds[, seconds predicted when it started]) of finished runs: they calibrate the probe of their cost key, or of any
                  ) -> pd.DataFrame:
     "Estimated hours of every cell (its runs left), from its run plan and a probe of its student on this machine, scaled by what finished runs of the same cost key (else of any) took; an online round's teacher calls (`teacher_pairs`, at most) are not in the hours."
     probes = {} if probes is None else probes; rows = []
-    def predicted(c):   # (key, plan, probe, seconds of one run by the probe)
-        cfg = DistillConfig(**c); plan, key = run_plan(cfg), _cost_key(cfg)
-        if key not in probes: probes[key] = probe(cfg)
-        pr = probes[key]
-        return key, plan, pr, plan['steps'] * pr['step_s'] + (plan['dev_items'] + plan['test_items']) / pr['items_per_s']
     ratios = {}
-    for c, secs in finished: ratios.setdefault(_cost_key(DistillConfig(**c)), []).append(secs / predicted(c)[3])
+    for c, secs, *then in finished:   # against its own prediction where it has one (its machine, its load), else this call's probe
+        ratios.setdefault(_cost_key(DistillConfig(**c)), []).append(secs / (then[0] if then and then[0] else _predicted(c, probes)[3]))
     every = [r for v in ratios.values() for r in v]
     for c in cells:   # the median: a run slowed once (a paused machine) does not skew it
-        key, plan, pr, s = predicted(c); f = float(np.median(ratios.get(key) or every or [1.0]))
+        key, plan, pr, s = _predicted(c, probes); f = float(np.median(ratios.get(key) or every or [1.0]))
         name = cell_name(c, factors) if factors else str(len(rows)); n = len(seeds) if runs_left is None else runs_left.get(name, len(seeds))
         rows.append(dict(cell=name, **plan, step_s=round(pr['step_s'], 2), items_per_s=round(pr['items_per_s']), calibration=round(f, 2),
                          runs=n, hours=round(s * f * n / 3600, 2)))
@@ -212,14 +215,17 @@ def record_grid(out_dir:str|Path, # Folder of the study
     return new
 
 # %% ../nbs/16_studies.ipynb #e57a1d02
+PREDICTED = 'predicted.json'   # in a run's folder: the seconds the probe of the call that started it predicted
+
 def _grid_left(out:Path, g:dict|None=None) -> tuple[dict, list]:
-    "Runs left of the grid `g` (default: the one recorded in `out`) (cell name -> count), and (cell settings, seconds, precision) of its finished runs."
+    "Runs left of the grid `g` (default: the one recorded in `out`) (cell name -> count), and (cell settings, seconds, precision, seconds predicted at its start or None) of its finished runs."
     g = g or read_grid(out); names = factor_names(g['factors']); left, fin = {}, []
     for s in g['seeds']:
         for c in grid(g['factors'], g['base'], g.get('tied')):
             d, n = out/cell_name(c, names)/f"seed{s}", cell_name(c, names)
             if _done(d, DistillConfig(**{**c, 'seed': s}), students=False):
-                r = json.loads((d/'run_info.json').read_text()); fin.append((c, r['timings']['total_s'], r.get('settings', {}).get('precision')))
+                r = json.loads((d/'run_info.json').read_text()); then = json.loads((d/PREDICTED).read_text())['seconds'] if (d/PREDICTED).is_file() else None
+                fin.append((c, r['timings']['total_s'], r.get('settings', {}).get('precision'), then))
             else: left[n] = left.get(n, 0) + 1
     return left, fin
 
@@ -234,7 +240,7 @@ def estimate_grid(out_dir:str|Path, # A folder written by `run_grid` (its grid.j
     if not left: return pd.DataFrame(columns=['runs', 'hours', 'this_call'], index=pd.Index([], name='cell'))
     here_p = lambda c: precision_name(get_dtype(c.get('precision')))   # what a run of this cell computes in, on this machine
     est = estimate_cost([c for c in cells if cell_name(c, names) in left], g['seeds'], names, probes, runs_left=left,
-                        finished=[(c, s) for c, s, p in fin if p == here_p(c)])
+                        finished=[(c, s, t) for c, s, p, t in fin if p == here_p(c)])
     return est.assign(this_call=[(here or {}).get(n, 0) for n in est.index])
 
 # %% ../nbs/16_studies.ipynb #e57a1d06
@@ -268,6 +274,13 @@ def _drop_students(d:Path):
     for f in (d/'runs').glob('*.run') if (d/'runs').is_dir() else []:
         if f.name.split('.', 1)[1].startswith(('BM25', 'teacher')): f.unlink()
 
+def _note_prediction(d:Path, c:dict, probes:dict):
+    "Record in the run folder `d`, before the run starts afresh, the seconds this call's probe predicts for the cell `c` (`PREDICTED`); a resumed run, or a call that probed nothing, records none."
+    key = _cost_key(DistillConfig(**c))
+    if (d/'run').exists() or (d/PREDICTED).exists() or key not in probes: return
+    _, _, pr, s = _predicted(c, probes); d.mkdir(parents=True, exist_ok=True)
+    (d/PREDICTED).write_text(json.dumps(dict(seconds=round(s, 1), **pr, machine=machine()), indent=2) + '\n')
+
 def run_grid(out_dir:str|Path, # Folder of the study: one sub-folder per cell, one `seed<N>` per run
              factors:dict[str, Sequence]|Sequence[dict], # Setting -> its values, or a list of arms (see `grid`)
              base:dict|None=None, # Settings shared by every cell
@@ -285,13 +298,14 @@ def run_grid(out_dir:str|Path, # Folder of the study: one sub-folder per cell, o
     runs = [(c, s) for s in seeds for c in cells]   # seed by seed: a study stopped early has every cell at least once
     todo = _todo(out, cells, names, seeds)
     print(f"{len(cells)} cells x {len(seeds)} seeds = {len(runs)} runs; {len(runs) - len(todo)} finished before, {len(todo)} to run")
-    if estimate and todo: estimate_call(out, factors, base, seeds, tied)   # every run left of the recorded grid, this call's share
+    probes = {}   # filled by the estimate; each run started afresh records what they predict for it
+    if estimate and todo: estimate_call(out, factors, base, seeds, tied, probes)   # every run left of the recorded grid, this call's share
     elif estimate and not _grid_left(out)[0]: estimate_grid(out).to_csv(out/'estimate.csv')   # the grid is complete: no estimate left standing
     state = []
     for c, s in tqdm(runs, desc='runs', disable=not progress):
         d = out/cell_name(c, names)/f"seed{s}"; cfg = DistillConfig(**{**c, 'seed': s})
         if not _done(d, cfg, students=False):
-            t0 = time.perf_counter(); distill(d, cfg, progress=False)
+            _note_prediction(d, c, probes); t0 = time.perf_counter(); distill(d, cfg, progress=False)
             if not keep_students: _drop_students(d)
             state.append(dict(cell=cell_name(c, names), seed=s, ran_s=round(time.perf_counter() - t0)))
         else: state.append(dict(cell=cell_name(c, names), seed=s, ran_s=None))
