@@ -277,7 +277,7 @@ def _drop_students(d:Path):
 def _note_prediction(d:Path, c:dict, probes:dict):
     "Record in the run folder `d`, before the run starts afresh, the seconds this call's probe predicts for the cell `c` (`PREDICTED`); a resumed run, or a call that probed nothing, records none."
     key = _cost_key(DistillConfig(**c))
-    if (d/'run').exists() or (d/PREDICTED).exists() or key not in probes: return
+    if (d/'run').exists() or key not in probes: return   # a run that never began training starts afresh: this call's prediction replaces an older one
     _, _, pr, s = _predicted(c, probes); d.mkdir(parents=True, exist_ok=True)
     (d/PREDICTED).write_text(json.dumps(dict(seconds=round(s, 1), **pr, machine=machine()), indent=2) + '\n')
 
