@@ -18,8 +18,9 @@ from .core import InputError, get_device, get_dtype, project_path, publish_dir
 from .losses import get_loss
 
 # %% auto #0
-__all__ = ['EAGER_MAX_LEN', 'GroupData', 'batch_plan', 'TrainConfig', 'rng_state', 'set_rng_state', 'set_dropout', 'param_groups',
-           'plot_curves', 'lean_attention', 'set_attention', 'train_attention', 'check_serves', 'Trainer', 'train']
+__all__ = ['EAGER_MAX_LEN', 'STOP_FILE', 'GroupData', 'batch_plan', 'TrainConfig', 'rng_state', 'set_rng_state', 'set_dropout',
+           'param_groups', 'plot_curves', 'lean_attention', 'set_attention', 'train_attention', 'check_serves',
+           'Trainer', 'Stopped', 'train']
 
 # %% ../nbs/10_training.ipynb #656624f5
 class GroupData:
@@ -385,16 +386,31 @@ def optimizer_step(self:Trainer) -> float|None:
     self.opt.step(); self.sched.step(); self.opt.zero_grad(set_to_none=True); self.step += 1
     return None if gn is None else float(gn)
 
+# %% ../nbs/10_training.ipynb #3e5b79e3
+STOP_FILE = 'stop'   # this file in a run folder asks the run to stop after its next checkpoint
+
+class Stopped(Exception):
+    "A run stopped on request (`STOP_FILE`) at a checkpoint; running it again resumes from there."
+
+@patch
+def stop_requested(self:Trainer) -> bool:
+    "Whether the run folder holds `STOP_FILE` (every process agrees); the request is removed once seen."
+    ask = (self.out/STOP_FILE).exists()
+    if self.world > 1:
+        got = [None] * self.world; dist.all_gather_object(got, ask); ask = any(got)
+    if ask and self.main: (self.out/STOP_FILE).unlink(missing_ok=True)
+    return ask
+
 # %% ../nbs/10_training.ipynb #94eae0e7
 @patch
 def fit(self:Trainer, resume:bool=True, # Continue from `out/last` when it exists
         stop_after:int|None=None # Stop (as if killed) after this many steps of this call: for tests
        ) -> dict:
-    "Run to the last step: evaluate, train, log, checkpoint; returns a summary (steps, best metric, paths, seconds trained in all and before a resume)."
+    "Run to the last step: evaluate, train, log, checkpoint (`Stopped` after one when asked); returns a summary (steps, best metric, paths, seconds trained in all and before a resume)."
     c = self.cfg; self.t0 = time.perf_counter()
     if not (resume and self.resume()) and self.main and (self.out/'log.jsonl').exists(): (self.out/'log.jsonl').unlink()
     if c.eval_first and self.step == 0: self.evaluate()
-    self.student.train(); done_here, losses, stopped = 0, [], False
+    self.student.train(); done_here, losses, stopped, asked = 0, [], False, False
     bar = tqdm(total=self.total, initial=self.step, desc='training', unit='step', disable=not (self.progress and self.main))
     while self.step < self.total and not stopped:
         mine = [b[self.rank::self.world] for b in self.plan(self.epoch)]   # each process takes its share of every global batch
@@ -412,8 +428,9 @@ def fit(self:Trainer, resume:bool=True, # Continue from `out/last` when it exist
                               elapsed=round(self.elapsed(), 2), **stats))
                 bar.set_postfix(loss=f"{np.mean(losses):.4f}"); losses, self.stats = [], []
             if c.eval_every and (self.step % c.eval_every == 0 or self.step == self.total): self.evaluate()   # the last step too
-            if self.step % c.save_every == 0 or self.step == self.total: self.save('last')
-            if self.step >= self.total or (stop_after and done_here >= stop_after): stopped = self.step < self.total; break
+            if self.step % c.save_every == 0 or self.step == self.total:
+                self.save('last'); asked = self.step < self.total and self.stop_requested()
+            if self.step >= self.total or asked or (stop_after and done_here >= stop_after): stopped = self.step < self.total; break
         else:   # the epoch ended: drop a partial accumulation, evaluate if at epoch ends, next epoch
             self.opt.zero_grad(set_to_none=True)
             if not c.eval_every: self.evaluate()
@@ -421,6 +438,7 @@ def fit(self:Trainer, resume:bool=True, # Continue from `out/last` when it exist
             continue
         if self.step >= self.total and not c.eval_every and self.pos: self.evaluate()
     bar.close(); self.restore_attention()   # the model's own kernels again
+    if asked: raise Stopped(f"stopped on request ({self.out/STOP_FILE}) at the step-{self.step} checkpoint of {self.total}; run it again to resume")
     if self.main and not stopped and (self.out/'log.jsonl').is_file(): plot_curves(self.out/'log.jsonl', self.out/'curves.png')
     return dict(step=self.step, total=self.total, epoch=self.epoch, best=self.best, metric=self.metric, out=str(self.out), stopped=stopped,
                 elapsed=round(self.elapsed(), 1), earlier=round(self.before, 1))
