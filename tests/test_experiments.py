@@ -44,6 +44,11 @@ def test_objectives_smoke(tmp_path, data_root):
     pm.execute_notebook(str(project_root()/'nbs/experiments/objectives.ipynb'), str(tmp_path/'report.ipynb'), parameters={**params, 'report_only': True},
                         progress_bar=False, kernel_name='python3')
     assert 'to run' not in (tmp_path/'report.ipynb').read_text() and (out/'dl'/'table.csv').is_file()   # tables only, no run started
+    pm.execute_notebook(str(project_root()/'nbs/experiments/objectives.ipynb'), str(tmp_path/'est.ipynb'), parameters={**params, 'seeds': '43', 'estimate_only': True},
+                        progress_bar=False, kernel_name='python3')
+    est = (tmp_path/'est.ipynb').read_text()   # tuning finished: the study's cost at the rates dev chose, a second seed neither recorded nor run
+    assert 'h for the 0 runs of this call' in est and 'h for the 2 runs of this call' in est
+    assert json.loads((out/'dl'/'grid.json').read_text())['seeds'] == [42] and not list((out/'dl').glob('*/seed43'))
 
 def test_sampling_study_smoke(tmp_path, data_root):
     "The sampling-study runner on a tiny grid: two samplers, one k, one seed, two steps; tests, diagnostics and plots; a slice run again trains nothing and reports the whole grid."
